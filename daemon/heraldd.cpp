@@ -1,0 +1,2 @@
+// heraldd: placeholder until the daemon is wired.
+int main() { return 0; }
