@@ -1,0 +1,36 @@
+// Errors of Herald's Redis client, as std::error_code values with messages an operator can act on.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+#include <string>
+
+namespace herald::redis {
+
+enum class errc {
+  not_connected = 1,  // no connection right now (the client is waiting to reconnect)
+  connection_lost,    // the connection broke while the command was in flight
+  timeout,            // no reply within the command's deadline
+  stopped,            // the client was stopped
+  server_error,       // Redis answered with an error reply (its text is in the exception)
+  unexpected_reply,   // the reply's type is not the one the caller asked for
+  invalid_url,        // a Redis URL that does not parse
+};
+
+const boost::system::error_category& category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
+// Thrown by the awaitable API; what() carries Redis's own text for a server error.
+class error : public boost::system::system_error {
+ public:
+  error(errc e, const std::string& what) : system_error(make_error_code(e), what) {}
+  explicit error(boost::system::error_code ec) : system_error(ec) {}
+};
+
+}  // namespace herald::redis
+
+template <>
+struct boost::system::is_error_code_enum<herald::redis::errc> : std::true_type {};

@@ -1,0 +1,547 @@
+// The connection behind herald::redis::client: hiredis's async context driven by Asio.
+//
+// Every hiredis entry point (redisAsyncHandleRead/Write, redisAsyncFree) is called from our own
+// handlers, never from a coroutine. hiredis's callbacks only record what happened (a reply, a
+// closed socket); the completions they produce are delivered after hiredis has returned, so no
+// coroutine ever runs inside hiredis. Commands are pipelined: every command appended in one turn
+// of the event loop leaves in one write, and a write is forced every `flush_every` commands so
+// that client and server work at the same time.
+#include "herald/redis/client.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <deque>
+#include <mutex>
+#include <random>
+
+#include "herald/common/backoff.hpp"
+#include "herald/redis/url.hpp"
+
+namespace herald::redis {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
+using handler_type = asio::any_completion_handler<client::exec_signature>;
+
+namespace {
+
+reply convert(const redisReply* r) {
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      return reply::make_string(std::string(r->str, r->len));
+    case REDIS_REPLY_STATUS:
+      return reply::make_status(std::string(r->str, r->len));
+    case REDIS_REPLY_ERROR:
+      return reply::make_error(std::string(r->str, r->len));
+    case REDIS_REPLY_INTEGER:
+      return reply::make_integer(r->integer);
+    case REDIS_REPLY_ARRAY: {
+      std::vector<reply> elements;
+      elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) elements.push_back(convert(r->element[i]));
+      return reply::make_array(std::move(elements));
+    }
+    default:
+      return reply::make_nil();
+  }
+}
+
+}  // namespace
+
+class client::connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(asio::any_io_executor ex, client_config config, endpoint ep)
+      : ex_(std::move(ex)),
+        config_(std::move(config)),
+        endpoint_(std::move(ep)),
+        socket_(ex_),
+        deadline_timer_(ex_),
+        retry_timer_(ex_),
+        connect_timer_(ex_),
+        ping_timer_(ex_),
+        backoff_({config_.reconnect_min, config_.reconnect_max, backoff_policy::jitter::equal}),
+        random_(std::random_device{}()) {}
+
+  ~connection() {
+    for (auto* p : free_) delete p;
+  }
+
+  void start() {
+    asio::dispatch(ex_, [self = shared_from_this()] {
+      if (self->state_ == connection_state::disconnected && !self->ctx_) self->connect();
+    });
+  }
+
+  void stop() {
+    asio::dispatch(ex_, [self = shared_from_this()] { self->stop_now(); });
+  }
+
+  void submit(command cmd, handler_type handler) {
+    if (state_ == connection_state::stopped) return fail_later(std::move(handler), errc::stopped);
+    if (!ctx_) return fail_later(std::move(handler), errc::not_connected);
+    append(cmd, std::move(handler), config_.command_timeout);
+  }
+
+  // True when the caller runs on this connection's executor, so it may touch the connection.
+  bool on_own_executor() const {
+    if (auto* io = ex_.target<asio::io_context::executor_type>())
+      return io->running_in_this_thread();
+    return false;
+  }
+
+  connection_state state() const { return state_; }
+  const client_config& config() const { return config_; }
+  const asio::any_io_executor& executor() const { return ex_; }
+  client::statistics stats() const { return stats_; }
+
+ private:
+  // One command in flight. hiredis holds it as the callback's privdata until it calls back, even
+  // after the command has been completed by its deadline (then `abandoned` is set).
+  struct pending {
+    handler_type handler;
+    clock_type::time_point deadline;
+    connection* owner = nullptr;
+    bool abandoned = false;
+  };
+  struct completion {
+    handler_type handler;
+    error_code ec;
+    reply result;
+  };
+
+  // --- commands --------------------------------------------------------------------------------
+
+  void append(command& cmd, handler_type handler, std::chrono::milliseconds timeout) {
+    pending* p = acquire();
+    p->handler.swap(handler);  // not operator=: Boost 1.81's move assignment recurses
+    p->deadline = clock_type::now() + timeout;
+    auto wire = cmd.wire();
+    if (redisAsyncFormattedCommand(ctx_, &connection::on_reply, p, wire.data(), wire.size())
+        != REDIS_OK) {
+      handler.swap(p->handler);
+      release(p);
+      return fail_later(std::move(handler), errc::connection_lost);
+    }
+    in_flight_.push_back(p);
+    ++stats_.commands;
+    arm_deadline(p->deadline);
+    if (++unflushed_ >= config_.flush_every && state_ == connection_state::connected) flush();
+  }
+
+  // Writes what is buffered now instead of at the next write-readiness.
+  void flush() {
+    unflushed_ = 0;
+    redisAsyncHandleWrite(ctx_);
+    if (!done_.empty()) schedule_drain();  // the write failed and the connection went down
+  }
+
+  // Completes a command that never reached hiredis, never from inside its initiation.
+  void fail_later(handler_type handler, errc e) {
+    asio::post(ex_, [h = std::move(handler), e]() mutable {
+      asio::dispatch(asio::append(std::move(h), make_error_code(e), reply()));
+    });
+  }
+
+  pending* acquire() {
+    if (free_.empty()) return new pending{{}, {}, this, false};
+    pending* p = free_.back();
+    free_.pop_back();
+    return p;
+  }
+
+  void release(pending* p) {
+    p->abandoned = false;
+    if (free_.size() < 4096)
+      free_.push_back(p);
+    else
+      delete p;
+  }
+
+  // hiredis calls this for every reply, and with r == nullptr for commands dropped by a
+  // disconnect. It only records; drain() completes the callers once hiredis has returned.
+  static void on_reply(redisAsyncContext* ac, void* r, void* privdata) noexcept {
+    auto* p = static_cast<pending*>(privdata);
+    auto* self = p->owner;
+    (void)ac;
+    if (!self->in_flight_.empty() && self->in_flight_.front() == p) {
+      self->in_flight_.pop_front();
+    } else {
+      std::erase(self->in_flight_, p);
+    }
+    if (p->abandoned) return self->release(p);
+    completion c{std::move(p->handler), {}, {}};
+    self->release(p);
+    if (!r) {
+      c.ec = self->state_ == connection_state::stopped ? errc::stopped : errc::connection_lost;
+    } else {
+      c.result = convert(static_cast<const redisReply*>(r));
+      if (c.result.is_error()) c.ec = errc::server_error;
+    }
+    self->done_.push_back(std::move(c));
+  }
+
+  // Delivers recorded completions. Callers are resumed here, outside hiredis; they may send new
+  // commands (appended to the connection) and even complete more, hence the loop.
+  void drain() {
+    while (!done_.empty()) {
+      spare_.swap(done_);
+      for (auto& c : spare_) {
+        // A caller on this thread's io_context (the usual case) is resumed right here, which is
+        // what dispatch would do, without its type-erased detour and allocation.
+        auto* io = asio::get_associated_executor(c.handler)
+                       .template target<asio::io_context::executor_type>();
+        if (io && io->running_in_this_thread())
+          std::move(c.handler)(c.ec, std::move(c.result));
+        else
+          asio::dispatch(asio::append(std::move(c.handler), c.ec, std::move(c.result)));
+      }
+      spare_.clear();
+    }
+  }
+
+  void schedule_drain() {
+    if (drain_posted_) return;
+    drain_posted_ = true;
+    asio::post(ex_, [self = shared_from_this()] {
+      self->drain_posted_ = false;
+      self->drain();
+    });
+  }
+
+  // --- deadlines -------------------------------------------------------------------------------
+
+  void arm_deadline(clock_type::time_point at) {
+    if (deadline_armed_ && at >= deadline_at_) return;
+    deadline_armed_ = true;
+    deadline_at_ = at;
+    deadline_timer_.expires_at(at);
+    deadline_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec == asio::error::operation_aborted) return;
+      self->deadline_armed_ = false;
+      self->expire_overdue();
+    });
+  }
+
+  void expire_overdue() {
+    auto now = clock_type::now();
+    auto next = clock_type::time_point::max();
+    for (pending* p : in_flight_) {
+      if (p->abandoned) continue;
+      if (p->deadline <= now) {
+        p->abandoned = true;
+        ++stats_.timeouts;
+        done_.push_back({std::move(p->handler), make_error_code(errc::timeout), {}});
+      } else if (p->deadline < next) {
+        next = p->deadline;
+      }
+    }
+    if (next != clock_type::time_point::max()) arm_deadline(next);
+    drain();
+  }
+
+  // --- connection ------------------------------------------------------------------------------
+
+  void connect() {
+    state_ = connection_state::connecting;
+    redisAsyncContext* ac = endpoint_.kind == endpoint::transport::unix_socket
+                                ? redisAsyncConnectUnix(endpoint_.path.c_str())
+                                : redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port);
+    if (!ac || ac->err) {
+      spdlog::warn("redis: cannot connect to {}: {}", endpoint_.redacted(),
+                   ac ? ac->errstr : "out of memory");
+      if (ac) redisAsyncFree(ac);
+      return retry_later();
+    }
+    ctx_ = ac;
+    ++generation_;
+    reading_ = writing_ = false;
+    unflushed_ = 0;
+    ac->data = this;
+    socket_.assign(ac->c.fd);
+    ac->ev.data = this;
+    ac->ev.addRead = [](void* self) { static_cast<connection*>(self)->want_read(); };
+    ac->ev.delRead = [](void*) {};
+    ac->ev.addWrite = [](void* self) { static_cast<connection*>(self)->want_write(); };
+    ac->ev.delWrite = [](void*) {};
+    ac->ev.cleanup = [](void* self) { static_cast<connection*>(self)->on_cleanup(); };
+    // The hooks must be in place first: this asks for write-readiness at once.
+    redisAsyncSetConnectCallback(ac, &connection::on_connect);
+    handshake();
+
+    connect_timer_.expires_after(config_.connect_timeout);
+    connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
+      if (ec || gen != self->generation_ || self->state_ != connection_state::connecting) return;
+      spdlog::warn("redis: no answer from {} within {} ms of connecting",
+                   self->endpoint_.redacted(), self->config_.connect_timeout.count());
+      self->drop();
+    });
+  }
+
+  // AUTH, SELECT and CLIENT SETNAME go first; the connection counts as up once they answered.
+  void handshake() {
+    std::vector<command> steps;
+    if (!endpoint_.password.empty()) {
+      steps.push_back(endpoint_.user.empty() ? command("AUTH", endpoint_.password)
+                                             : command("AUTH", endpoint_.user, endpoint_.password));
+    }
+    if (endpoint_.db != 0) steps.push_back(command("SELECT", endpoint_.db));
+    if (!config_.client_name.empty())
+      steps.push_back(command("CLIENT", "SETNAME", config_.client_name));
+    steps.push_back(command("PING"));
+    auto gen = generation_;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      bool last = i + 1 == steps.size();
+      std::string what(steps[i].name());
+      append(
+          steps[i],
+          [self = shared_from_this(), gen, last, what](error_code ec, reply r) {
+            if (gen != self->generation_) return;
+            if (ec) {
+              if (self->state_ == connection_state::connecting && self->ctx_) {
+                spdlog::error("redis: {} on {} failed: {}", what, self->endpoint_.redacted(),
+                              ec == errc::server_error ? r.str() : ec.message());
+                self->drop();
+              }
+              return;
+            }
+            if (last) self->on_ready();
+          },
+          config_.connect_timeout);
+    }
+  }
+
+  void on_ready() {
+    state_ = connection_state::connected;
+    if (ever_connected_) {
+      ++stats_.reconnects;
+      spdlog::info("redis: reconnected to {}", endpoint_.redacted());
+    } else {
+      spdlog::info("redis: connected to {}", endpoint_.redacted());
+    }
+    ever_connected_ = true;
+    backoff_.reset();
+    connect_timer_.cancel();
+    schedule_ping();
+  }
+
+  static void on_connect(const redisAsyncContext* ac, int status) noexcept {
+    auto* self = static_cast<connection*>(ac->data);
+    if (status != REDIS_OK)
+      spdlog::warn("redis: cannot connect to {}: {}", self->endpoint_.redacted(), ac->errstr);
+    // On failure hiredis frees the context right after this returns; cleanup notices.
+  }
+
+  // hiredis is about to free the context: after this, nothing may touch ctx_ or the descriptor.
+  void on_cleanup() {
+    if (ctx_ && ctx_->err && state_ == connection_state::connected)
+      spdlog::warn("redis: connection to {} lost: {}", endpoint_.redacted(), ctx_->errstr);
+    socket_.release();  // hiredis closes the fd itself; our waits end with operation_aborted
+    ctx_ = nullptr;
+    ++generation_;
+    reading_ = writing_ = false;
+    connect_timer_.cancel();
+    ping_timer_.cancel();
+    ping_in_flight_ = false;
+    if (state_ != connection_state::stopped) {
+      state_ = connection_state::disconnected;
+      retry_later();
+    }
+  }
+
+  // Frees the context: every command in flight fails at once with connection_lost.
+  void drop() {
+    if (!ctx_) return;
+    redisAsyncFree(ctx_);
+    schedule_drain();
+  }
+
+  void retry_later() {
+    auto delay = backoff_.next(random_());
+    retry_timer_.expires_after(delay);
+    retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec && self->state_ == connection_state::disconnected && !self->ctx_) self->connect();
+    });
+  }
+
+  void stop_now() {
+    if (state_ == connection_state::stopped) return;
+    state_ = connection_state::stopped;
+    retry_timer_.cancel();
+    connect_timer_.cancel();
+    ping_timer_.cancel();
+    deadline_timer_.cancel();
+    deadline_armed_ = false;
+    if (ctx_) redisAsyncFree(ctx_);
+    // Commands abandoned by their deadline were already answered; any left are failed above.
+    schedule_drain();
+  }
+
+  // --- the watchdog ----------------------------------------------------------------------------
+
+  void schedule_ping() {
+    ping_timer_.expires_after(config_.ping_interval);
+    ping_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
+      if (ec || gen != self->generation_ || !self->ctx_) return;
+      self->ping();
+    });
+  }
+
+  void ping() {
+    if (ping_in_flight_) return schedule_ping();
+    ping_in_flight_ = true;
+    command cmd("PING");
+    append(
+        cmd,
+        [self = shared_from_this(), gen = generation_](error_code ec, reply) {
+          if (gen != self->generation_) return;
+          self->ping_in_flight_ = false;
+          if (ec == errc::timeout) {
+            spdlog::warn("redis: {} did not answer PING within {} ms; reconnecting",
+                         self->endpoint_.redacted(), self->config_.ping_timeout.count());
+            return self->drop();
+          }
+          self->schedule_ping();
+        },
+        config_.ping_timeout);
+  }
+
+  // --- readiness -------------------------------------------------------------------------------
+
+  void want_read() {
+    if (reading_ || !ctx_) return;
+    reading_ = true;
+    socket_.async_wait(asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this(), gen = generation_](error_code ec) {
+                         if (gen != self->generation_) return;
+                         self->reading_ = false;
+                         if (ec || !self->ctx_) return;
+                         redisAsyncHandleRead(self->ctx_);
+                         self->drain();
+                       });
+  }
+
+  void want_write() {
+    if (writing_ || !ctx_) return;
+    writing_ = true;
+    socket_.async_wait(asio::posix::stream_descriptor::wait_write,
+                       [self = shared_from_this(), gen = generation_](error_code ec) {
+                         if (gen != self->generation_) return;
+                         self->writing_ = false;
+                         if (ec || !self->ctx_) return;
+                         self->unflushed_ = 0;
+                         redisAsyncHandleWrite(self->ctx_);
+                         self->drain();
+                       });
+  }
+
+  asio::any_io_executor ex_;
+  client_config config_;
+  endpoint endpoint_;
+  asio::posix::stream_descriptor socket_;
+  asio::steady_timer deadline_timer_, retry_timer_, connect_timer_, ping_timer_;
+  backoff backoff_;
+  std::mt19937_64 random_;
+
+  redisAsyncContext* ctx_ = nullptr;
+  std::uint64_t generation_ = 0;  // bumped with every context; stale handlers compare it
+  connection_state state_ = connection_state::disconnected;
+  bool ever_connected_ = false;
+  bool reading_ = false, writing_ = false;
+  bool drain_posted_ = false;
+  bool deadline_armed_ = false;
+  bool ping_in_flight_ = false;
+  clock_type::time_point deadline_at_{};
+  std::size_t unflushed_ = 0;
+
+  std::deque<pending*> in_flight_;  // in the order sent, which is the order answered
+  std::vector<completion> done_, spare_;
+  std::vector<pending*> free_;
+  client::statistics stats_;
+};
+
+// --- client --------------------------------------------------------------------------------------
+
+client::client(asio::any_io_executor ex, client_config config) {
+  // hiredis writes with plain write(): a server gone away must give EPIPE, not kill the process.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
+  auto ep = parse_url(config.url);
+  if (!ep)
+    throw error(errc::invalid_url,
+                "invalid Redis URL (expected redis://[[user]:password@]"
+                "host:port[/db] or unix:///path[?db=N])");
+  impl_ = std::make_shared<connection>(std::move(ex), std::move(config), std::move(*ep));
+}
+
+client::~client() {
+  impl_->stop();
+}
+
+void client::start() {
+  impl_->start();
+}
+void client::stop() {
+  impl_->stop();
+}
+
+void client::initiate_exec(command cmd, handler_type handler) {
+  if (impl_->on_own_executor()) return impl_->submit(std::move(cmd), std::move(handler));
+  asio::post(impl_->executor(),
+             [impl = impl_, cmd = std::move(cmd), h = std::move(handler)]() mutable {
+               impl->submit(std::move(cmd), std::move(h));
+             });
+}
+
+asio::awaitable<reply> client::exec(command cmd) {
+  auto [ec, r] = co_await async_exec(std::move(cmd), asio::as_tuple(asio::use_awaitable));
+  if (ec == errc::server_error) throw error(errc::server_error, r.str());
+  if (ec) throw error(ec);
+  co_return std::move(r);
+}
+
+asio::awaitable<reply> client::eval(const script& s, std::span<const std::string> keys,
+                                    std::span<const std::string> args) {
+  auto make = [&](std::string_view verb, const std::string& what) {
+    command cmd(verb, what, keys.size());
+    cmd.args(keys);
+    cmd.args(args);
+    return cmd;
+  };
+  auto [ec, r] =
+      co_await async_exec(make("EVALSHA", s.sha1()), asio::as_tuple(asio::use_awaitable));
+  if (ec == errc::server_error && r.str().starts_with("NOSCRIPT")) {
+    std::tie(ec, r) =
+        co_await async_exec(make("EVAL", s.source()), asio::as_tuple(asio::use_awaitable));
+  }
+  if (ec == errc::server_error) throw error(errc::server_error, r.str());
+  if (ec) throw error(ec);
+  co_return std::move(r);
+}
+
+connection_state client::state() const {
+  return impl_->state();
+}
+const client_config& client::config() const {
+  return impl_->config();
+}
+asio::any_io_executor client::get_executor() const {
+  return impl_->executor();
+}
+client::statistics client::stats() const {
+  return impl_->stats();
+}
+
+}  // namespace herald::redis

@@ -1,0 +1,38 @@
+#include "herald/redis/error.hpp"
+
+namespace herald::redis {
+
+namespace {
+
+class redis_category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "herald.redis"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::not_connected:
+        return "not connected to Redis (reconnecting)";
+      case errc::connection_lost:
+        return "the connection to Redis was lost while the command was in flight";
+      case errc::timeout:
+        return "Redis did not answer within the command's deadline";
+      case errc::stopped:
+        return "the Redis client was stopped";
+      case errc::server_error:
+        return "Redis answered with an error";
+      case errc::unexpected_reply:
+        return "Redis's reply is not of the expected type";
+      case errc::invalid_url:
+        return "invalid Redis URL";
+    }
+    return "unknown Redis client error";
+  }
+};
+
+}  // namespace
+
+const boost::system::error_category& category() noexcept {
+  static const redis_category instance;
+  return instance;
+}
+
+}  // namespace herald::redis
