@@ -1,0 +1,568 @@
+// The HTTP server against raw sockets on loopback: deadlines, limits, the connection cap,
+// keep-alive and shutdown.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "herald/http/server.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using namespace std::chrono_literals;
+using herald::http::server;
+using herald::http::server_config;
+using herald::test::http_request;
+using herald::test::raw_connection;
+using herald::test::wait_until;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto ok_body = R"({"error": 0, "error_text": "Successful operation"})";
+constexpr auto too_large_body =
+    R"({"error": 400, "error_debug": "http: request body too large", "error_text": "Invalid request"})";
+
+std::string get(std::string_view target, std::string_view version = "HTTP/1.1",
+                std::string_view extra = {}) {
+  return "GET " + std::string(target) + " " + std::string(version) + "\r\nHost: test\r\n"
+         + std::string(extra) + "\r\n";
+}
+
+class http_server_test : public ::testing::Test {
+ protected:
+  // Binds 127.0.0.1:0 and runs the server on `threads` threads.
+  void start(server_config cfg = {}, int threads = 1) {
+    cfg.listen = "127.0.0.1:0";
+    herald::http::router routes;
+    routes.add(bhttp::verb::get, "/hello",
+               [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+                 co_return herald::http::json_reply(bhttp::status::ok, ok_body);
+               });
+    routes.add(bhttp::verb::post, "/echo",
+               [this](const herald::http::request& req) -> asio::awaitable<herald::http::response> {
+                 ++echo_calls_;
+                 co_return herald::http::json_reply(
+                     bhttp::status::ok, R"({"error": 0, "error_text": "Successful operation", )"
+                                        R"("size": )"
+                                            + std::to_string(req.body().size()) + "}");
+               });
+    routes.add(bhttp::verb::get, "/throw",
+               [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+                 throw std::runtime_error("the handler failed on purpose");
+                 co_return herald::http::json_reply(bhttp::status::ok, ok_body);
+               });
+    // Answers once the test cancels release_.
+    routes.add(bhttp::verb::get, "/hold",
+               [this](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+                 held_ = true;
+                 co_await release_.async_wait(asio::as_tuple(asio::use_awaitable));
+                 co_return herald::http::json_reply(bhttp::status::ok, ok_body);
+               });
+    server_ = std::make_unique<server>(ioc_.get_executor(), cfg, std::move(routes));
+    port_ = server_->bind().port();
+    ASSERT_NE(port_, 0);
+    asio::co_spawn(ioc_, server_->run(), [this](std::exception_ptr e) {
+      run_error_ = e;
+      run_done_ = true;
+    });
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        ioc_.run();
+        ++threads_done_;
+      });
+    }
+  }
+
+  void TearDown() override {
+    if (!server_) return;
+    server_->stop();
+    EXPECT_TRUE(wait_until([&] { return run_done_.load(); }, 10s)) << "run() did not return";
+    asio::post(ioc_, [this] { release_.cancel(); });
+    // Nothing of the server may be left on the io_context: run() must return by itself.
+    const bool drained =
+        wait_until([&] { return threads_done_ == static_cast<int>(threads_.size()); }, 10s);
+    EXPECT_TRUE(drained) << "work left on the io_context after run() returned";
+    if (!drained) ioc_.stop();
+    for (auto& t : threads_) t.join();
+    EXPECT_FALSE(run_error_) << "run() threw";
+    EXPECT_EQ(server_->active_connections(), 0u);
+  }
+
+  void release_held() {
+    asio::post(ioc_, [this] { release_.cancel(); });
+  }
+
+  raw_connection connect() { return raw_connection("127.0.0.1", port_); }
+
+  asio::io_context ioc_;
+  asio::steady_timer release_{ioc_, asio::steady_timer::time_point::max()};
+  std::unique_ptr<server> server_;
+  unsigned short port_ = 0;
+  std::vector<std::thread> threads_;
+  std::atomic<int> threads_done_{0};
+  std::atomic<bool> run_done_{false};
+  std::exception_ptr run_error_;
+  std::atomic<int> echo_calls_{0};
+  std::atomic<bool> held_{false};
+};
+
+TEST_F(http_server_test, keep_alive_serves_several_requests_on_one_connection) {
+  start();
+  auto c = connect();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.send(get("/hello")));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res) << "request " << i;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->version, "HTTP/1.1");
+    EXPECT_EQ(res->body, ok_body);
+    EXPECT_EQ(res->header("Content-Type"), "application/json");
+    EXPECT_FALSE(res->has_header("Connection"));
+  }
+  // Pipelined: three requests in one write, three answers in order.
+  ASSERT_TRUE(c.send(get("/hello") + get("/nope") + get("/hello?x=1")));
+  for (int expected : {200, 404, 200}) {
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, expected);
+  }
+  EXPECT_FALSE(c.closed_within(200ms));
+  EXPECT_EQ(server_->active_connections(), 1u);
+}
+
+TEST_F(http_server_test, http10_closes_unless_keep_alive_is_asked_for) {
+  start();
+  {
+    auto c = connect();
+    ASSERT_TRUE(c.send(get("/hello", "HTTP/1.0")));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->version, "HTTP/1.0");
+    EXPECT_NE(res->header("Connection"), "keep-alive");
+    EXPECT_TRUE(c.closed_within(5s));
+  }
+  auto c = connect();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.send(get("/hello", "HTTP/1.0", "Connection: keep-alive\r\n")));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->header("Connection"), "keep-alive");
+  }
+  EXPECT_FALSE(c.closed_within(200ms));
+}
+
+TEST_F(http_server_test, unknown_path_is_a_404_envelope) {
+  start();
+  auto res = http_request("127.0.0.1", port_, "GET", "/nope?token=secret");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(res.header("Content-Type"), "application/json");
+  EXPECT_EQ(res.body, R"({"error": 404, "error_debug": "http: no route for /nope", )"
+                      R"("error_text": "Not found"})");
+}
+
+TEST_F(http_server_test, known_path_with_another_method_is_a_405_envelope_with_allow) {
+  start();
+  auto res = http_request("127.0.0.1", port_, "POST", "/hello", "{}");
+  EXPECT_EQ(res.status, 405);
+  EXPECT_EQ(res.header("Allow"), "GET");
+  EXPECT_EQ(res.body, R"({"error": 405, "error_debug": "http: POST is not allowed on /hello )"
+                      R"j((allowed: GET)", "error_text": "Method not allowed"})j");
+  // HEAD gets the same answer without a body, and the connection stays usable.
+  auto c = connect();
+  ASSERT_TRUE(c.send("HEAD /hello HTTP/1.1\r\nHost: test\r\n\r\n" + get("/hello")));
+  auto head = c.read_response(5s, /*head_request=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_NE(head->header("Content-Length"), "0");
+  auto next = c.read_response(5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(next->body, ok_body);
+}
+
+TEST_F(http_server_test, a_throwing_handler_gets_a_500_envelope_and_the_server_lives_on) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c.send(get("/throw")));
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(res->body, R"({"error": 500, "error_debug": "http: the request failed; the server )"
+                       R"(log has the reason", "error_text": "Internal error"})");
+  ASSERT_TRUE(c.send(get("/hello")));  // the same connection goes on
+  auto next = c.read_response(5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);
+}
+
+TEST_F(http_server_test, a_slow_client_is_cut_off_at_the_read_deadline) {
+  server_config cfg;
+  cfg.read_timeout = 1s;
+  start(cfg);
+  // A byte every 100 ms: each read is quick, but the request would take about 7 s in all.
+  const std::string request =
+      get("/hello", "HTTP/1.1", "X-Padding: " + std::string(40, 'p') + "\r\n");
+  ASSERT_GE(request.size(), 70u);
+  auto c = connect();
+  const auto started = clock_type::now();
+  std::size_t sent = 0;
+  bool closed = false;
+  while (sent < request.size() && !closed) {
+    if (!c.send(request.substr(sent, 1))) break;
+    ++sent;
+    closed = c.closed_within(100ms);
+  }
+  const auto elapsed = clock_type::now() - started;
+  EXPECT_TRUE(closed || c.peer_closed());
+  EXPECT_LT(sent, request.size() / 2);
+  EXPECT_GE(elapsed, 900ms);
+  EXPECT_LT(elapsed, 3s);
+  EXPECT_EQ(c.received(), "");  // cut off, not answered
+}
+
+TEST_F(http_server_test, silent_and_idle_connections_are_closed_at_their_deadlines) {
+  server_config cfg;
+  cfg.read_timeout = 500ms;
+  cfg.idle_timeout = 1500ms;
+  start(cfg);
+  auto silent = connect();
+  auto idle = connect();
+  ASSERT_TRUE(idle.send(get("/hello")));
+  ASSERT_TRUE(idle.read_response(5s));
+  const auto started = clock_type::now();
+  // Sends nothing at all: read_timeout applies from accept.
+  EXPECT_TRUE(silent.closed_within(5s));
+  EXPECT_LT(clock_type::now() - started, 1200ms);
+  // Between requests a keep-alive connection has idle_timeout, longer than read_timeout here.
+  EXPECT_FALSE(idle.peer_closed());
+  EXPECT_TRUE(idle.closed_within(5s));
+  const auto idle_elapsed = clock_type::now() - started;
+  EXPECT_GE(idle_elapsed, 1300ms);
+  EXPECT_LT(idle_elapsed, 3500ms);
+}
+
+TEST_F(http_server_test, a_content_length_over_the_limit_is_413_before_the_body_is_read) {
+  server_config cfg;
+  cfg.body_limit = 1024;
+  start(cfg);
+  auto c = connect();
+  // The body is never sent: the answer must come from the header alone.
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1025\r\n\r\n"));
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(res->body, too_large_body);
+  EXPECT_EQ(res->header("Connection"), "close");
+  EXPECT_TRUE(c.closed_within(5s));
+
+  // With Expect: 100-continue the client is refused at once, not invited to send.
+  auto expecting = connect();
+  ASSERT_TRUE(expecting.send(
+      "POST /echo HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"));
+  auto refused = expecting.read_response(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(refused->body, too_large_body);
+
+  // A client that sends its big body anyway still reads the 413, not a reset.
+  auto whole = http_request("127.0.0.1", port_, "POST", "/echo", std::string(200000, 'x'));
+  EXPECT_EQ(whole.status, 413);
+  EXPECT_EQ(whole.body, too_large_body);
+  EXPECT_EQ(echo_calls_, 0);
+
+  // At the limit exactly: served.
+  auto fits = http_request("127.0.0.1", port_, "POST", "/echo", std::string(1024, 'x'));
+  EXPECT_EQ(fits.status, 200);
+  EXPECT_EQ(echo_calls_, 1);
+}
+
+TEST_F(http_server_test, a_chunked_body_growing_past_the_limit_is_413) {
+  server_config cfg;
+  cfg.body_limit = 1024;
+  start(cfg);
+  const std::string chunk = "200\r\n" + std::string(0x200, 'x') + "\r\n";
+  auto c = connect();
+  ASSERT_TRUE(
+      c.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk));
+  ASSERT_TRUE(c.send(chunk));
+  EXPECT_FALSE(c.closed_within(100ms));  // 1024 bytes so far: still within the limit
+  ASSERT_TRUE(c.send(chunk));            // 1536: past it; no final chunk is ever sent
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(res->body, too_large_body);
+  EXPECT_TRUE(c.closed_within(5s));
+  EXPECT_EQ(echo_calls_, 0);
+
+  // A chunked body within the limit is served.
+  auto small = connect();
+  ASSERT_TRUE(small.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + chunk + "5\r\nhello\r\n0\r\n\r\n"));
+  auto ok = small.read_response(5s);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_NE(ok->body.find(R"("size": 517)"), std::string::npos) << ok->body;
+}
+
+TEST_F(http_server_test, content_length_with_transfer_encoding_is_400) {
+  start();
+  const auto bad_request = [](std::string_view problem) {
+    return R"({"error": 400, "error_debug": "http: )" + std::string(problem)
+           + R"(", "error_text": "Invalid request"})";
+  };
+  struct malformed {
+    std::string request;
+    std::string_view problem;
+  };
+  const std::vector<malformed> cases = {
+      {"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       "bad Transfer-Encoding"},
+      {"POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n"
+       "Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       "bad Content-Length"},
+      {"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5x\r\n\r\nhello",
+       "bad Content-Length"},
+      {"GET\x01 / HTTP/1.1\r\nHost: test\r\n\r\n", "bad method"},
+  };
+  for (const auto& [request, problem] : cases) {
+    auto c = connect();
+    ASSERT_TRUE(c.send(request));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res) << problem;
+    EXPECT_EQ(res->status, 400) << problem;
+    EXPECT_EQ(res->body, bad_request(problem));
+    EXPECT_EQ(res->header("Connection"), "close") << problem;
+    EXPECT_TRUE(c.closed_within(5s)) << problem;
+  }
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, headers_over_the_limit_are_431) {
+  server_config cfg;
+  cfg.header_limit = 1024;
+  start(cfg);
+  auto c = connect();
+  ASSERT_TRUE(c.send(get("/hello", "HTTP/1.1", "X-Big: " + std::string(2000, 'a') + "\r\n")));
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 431);
+  EXPECT_EQ(res->body, R"({"error": 400, "error_debug": "http: request header too large", )"
+                       R"("error_text": "Invalid request"})");
+  EXPECT_TRUE(c.closed_within(5s));
+  // Under the limit: served.
+  EXPECT_EQ(
+      http_request("127.0.0.1", port_, "GET", "/hello", {}, {{"X-Big", std::string(500, 'a')}})
+          .status,
+      200);
+}
+
+TEST_F(http_server_test, over_the_connection_cap_a_client_gets_503_until_one_closes) {
+  server_config cfg;
+  cfg.max_connections = 2;
+  start(cfg);
+  auto a = std::make_unique<raw_connection>("127.0.0.1", port_);
+  auto b = connect();
+  for (raw_connection* c : {a.get(), &b}) {
+    ASSERT_TRUE(c->send(get("/hello")));
+    auto res = c->read_response(5s);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+  }
+  EXPECT_EQ(server_->active_connections(), 2u);
+
+  auto third = connect();
+  auto refused = third.read_response(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("Connection"), "close");
+  EXPECT_EQ(refused->body, R"({"error": 503, "error_debug": "http: too many connections", )"
+                           R"("error_text": "Service unavailable"})");
+  EXPECT_TRUE(third.closed_within(5s));
+  EXPECT_EQ(server_->active_connections(), 2u);
+
+  a.reset();  // one closes: a new client is served
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);
+  ASSERT_TRUE(b.send(get("/hello")));  // and the one that stayed still is
+  auto res = b.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(http_server_test, refusals_are_bounded_too) {
+  server_config cfg;
+  cfg.max_connections = 1;
+  cfg.linger_timeout = 30s;  // a refused client that never closes keeps its refusal under way
+  start(cfg);
+  auto served = connect();
+  ASSERT_TRUE(served.send(get("/hello")));
+  ASSERT_TRUE(served.read_response(5s));
+
+  auto refused = std::make_unique<raw_connection>("127.0.0.1", port_);
+  auto res = refused->read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  // One refusal under way already: the next one is closed without an answer.
+  auto dropped = connect();
+  EXPECT_TRUE(dropped.closed_within(5s));
+  EXPECT_EQ(dropped.received(), "");
+
+  refused.reset();
+  const bool answered_again = wait_until(
+      [&] {
+        raw_connection next("127.0.0.1", port_);
+        auto again = next.read_response(5s);
+        return again && again->status == 503;
+      },
+      5s);
+  EXPECT_TRUE(answered_again);
+}
+
+TEST_F(http_server_test, the_last_request_of_a_connection_is_answered_with_connection_close) {
+  server_config cfg;
+  cfg.max_requests_per_connection = 3;
+  start(cfg);
+  auto c = connect();
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(c.send(get("/hello")));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res) << "request " << i;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->header("Connection"), i < 3 ? "" : "close") << "request " << i;
+    if (i < 3) {
+      EXPECT_FALSE(c.peer_closed());
+    }
+  }
+  EXPECT_TRUE(c.closed_within(5s));
+}
+
+TEST_F(http_server_test, expect_100_continue_is_answered_before_the_body) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c.send(
+      "POST /echo HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  auto go_on = c.read_response(5s);
+  ASSERT_TRUE(go_on);
+  EXPECT_EQ(go_on->status, 100);
+  ASSERT_TRUE(c.send("hello"));
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find(R"("size": 5)"), std::string::npos) << res->body;
+}
+
+TEST_F(http_server_test, stop_closes_idle_connections_and_answers_the_request_in_flight) {
+  start();
+  auto idle = connect();
+  ASSERT_TRUE(idle.send(get("/hello")));
+  ASSERT_TRUE(idle.read_response(5s));
+  auto busy = connect();
+  ASSERT_TRUE(busy.send(get("/hold")));
+  ASSERT_TRUE(wait_until([&] { return held_.load(); }, 5s));
+
+  server_->stop();
+  EXPECT_TRUE(idle.closed_within(5s));
+  EXPECT_EQ(idle.received(), "");
+  EXPECT_THROW(connect(), std::runtime_error);  // no longer accepting
+  EXPECT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
+  EXPECT_FALSE(run_done_);  // the held request keeps run() going
+
+  release_held();
+  auto res = busy.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->header("Connection"), "close");
+  EXPECT_TRUE(busy.closed_within(5s));
+  EXPECT_TRUE(wait_until([&] { return run_done_.load(); }, 5s));
+  EXPECT_EQ(server_->active_connections(), 0u);
+}
+
+TEST_F(http_server_test, stop_makes_run_return_with_no_connection_left) {
+  start();
+  std::vector<std::unique_ptr<raw_connection>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<raw_connection>("127.0.0.1", port_));
+  }
+  // One served and waiting for its next request, two that never sent anything.
+  ASSERT_TRUE(clients[0]->send(get("/hello")));
+  ASSERT_TRUE(clients[0]->read_response(5s));
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 3; }, 5s));
+
+  server_->stop();
+  for (auto& c : clients) EXPECT_TRUE(c->closed_within(5s));
+  EXPECT_TRUE(wait_until([&] { return run_done_.load(); }, 5s));
+  EXPECT_EQ(server_->active_connections(), 0u);
+}
+
+TEST_F(http_server_test, serves_concurrent_clients_from_several_threads) {
+  server_config cfg;
+  cfg.max_connections = 64;
+  start(cfg, 2);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      auto c = raw_connection("127.0.0.1", port_);
+      for (int i = 0; i < 25; ++i) {
+        if (i % 5 == 0) {
+          if (http_request("127.0.0.1", port_, "POST", "/echo", "abc").status == 200) ++ok;
+        } else if (c.send(get("/hello"))) {
+          if (auto res = c.read_response(10s); res && res->status == 200) ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, 100);
+  EXPECT_EQ(echo_calls_, 20);
+}
+
+TEST(http_server_bind, failures_name_the_address) {
+  asio::io_context ioc;
+  server_config cfg;
+  cfg.listen = "127.0.0.1:0";
+  server first(ioc.get_executor(), cfg, {});
+  const auto port = first.bind().port();
+
+  cfg.listen = "127.0.0.1:" + std::to_string(port);
+  server second(ioc.get_executor(), cfg, {});
+  try {
+    second.bind();
+    ADD_FAILURE() << "bound a port already in use";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find(cfg.listen), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), std::errc::address_in_use) << e.what();
+  }
+
+  cfg.listen = "localhost-without-port";
+  server third(ioc.get_executor(), cfg, {});
+  try {
+    third.bind();
+    ADD_FAILURE() << "bound an address without a port";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(cfg.listen), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
