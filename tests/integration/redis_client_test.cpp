@@ -177,6 +177,22 @@ TEST_F(RedisClient, StoppedServerMakesCommandsTimeOutAtTheirDeadlineAndClientRec
   EXPECT_EQ(run_awaitable(io_, c.exec("SET", "x", "1")).str(), "OK");
 }
 
+TEST_F(RedisClient, StartsBeforeTheServerAndConnectsOnceItIsUp) {
+  test::redis_server server;
+  server.kill9();
+  client_config cfg;
+  cfg.url = server.url();
+  client_ = std::make_unique<client>(io_.get_executor(), cfg);
+  client_->start();
+  auto [ec, r] =
+      run_awaitable(io_, client_->async_exec(command("PING"), asio::as_tuple(asio::use_awaitable)));
+  EXPECT_EQ(ec, make_error_code(errc::not_connected));
+  io_.run_for(300ms);  // several refused attempts
+  server.start();
+  run_awaitable(io_, wait_connected(*client_, 10s));
+  EXPECT_EQ(run_awaitable(io_, client_->exec("ECHO", "up")).str(), "up");
+}
+
 TEST_F(RedisClient, EvalshaOfAnUnknownScriptLoadsIt) {
   test::redis_server server;
   auto& c = connect(server);

@@ -263,6 +263,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
       spdlog::warn("redis: cannot connect to {}: {}", endpoint_.redacted(),
                    ac ? ac->errstr : "out of memory");
       if (ac) redisAsyncFree(ac);
+      state_ = connection_state::disconnected;
       return retry_later();
     }
     ctx_ = ac;
