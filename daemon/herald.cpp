@@ -1,2 +1,4 @@
 // herald: placeholder until the command-line client is written.
-int main() { return 0; }
+int main() {
+  return 0;
+}

@@ -1,2 +1,293 @@
-// heraldd: placeholder until the daemon is wired.
-int main() { return 0; }
+// heraldd: Herald's daemon. Reads its configuration, brings up Redis (its own embedded
+// redis-server unless a URL is configured), serves the HTTP API, tells systemd how it is doing,
+// and drains on SIGTERM.
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+
+#include "herald/config/daemon_config.hpp"
+#include "herald/embedded/redis_supervisor.hpp"
+#include "herald/http/message.hpp"
+#include "herald/http/router.hpp"
+#include "herald/http/server.hpp"
+#include "herald/log/log.hpp"
+#include "herald/redis/client.hpp"
+#include "herald/service/notify.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast_http = boost::beast::http;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+// What the health routes need to know about the daemon.
+struct health {
+  herald::redis::client* redis = nullptr;
+  bool draining = false;
+};
+
+// PING with a short deadline of its own: readiness must answer quickly even when Redis does not.
+asio::awaitable<std::optional<std::string>> redis_problem(herald::redis::client& redis) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, 1s);
+  auto result = co_await (
+      redis.async_exec(herald::redis::command("PING"), asio::as_tuple(asio::use_awaitable))
+      || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (result.index() == 1) co_return "Redis did not answer PING within 1 s";
+  auto [ec, reply] = std::get<0>(result);
+  if (ec) co_return "Redis: " + ec.message();
+  co_return std::nullopt;
+}
+
+herald::http::router health_routes(health& state) {
+  herald::http::router routes;
+  routes.add(beast_http::verb::get, "/healthz",
+             [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+               co_return herald::http::json_reply(
+                   beast_http::status::ok,
+                   R"({"error": 0, "error_text": "Successful operation", "status": "alive"})");
+             });
+  routes.add(beast_http::verb::get, "/readyz",
+             [&state](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+               std::optional<std::string> problem;
+               if (state.draining)
+                 problem = "heraldd is draining";
+               else
+                 problem = co_await redis_problem(*state.redis);
+               if (problem)
+                 co_return herald::http::error_reply(beast_http::status::service_unavailable, 503,
+                                                     "Service unavailable", *problem);
+               co_return herald::http::json_reply(
+                   beast_http::status::ok,
+                   R"({"error": 0, "error_text": "Successful operation", "status": "ready"})");
+             });
+  return routes;
+}
+
+herald::http::server_config http_config(const herald::config::daemon_config& c) {
+  herald::http::server_config h;
+  h.listen = c.http_listen.to_string();
+  h.body_limit = c.http_body_limit;
+  h.header_limit = c.http_header_limit;
+  h.read_timeout = c.http_read_timeout;
+  h.max_connections = c.http_max_connections;
+  h.max_requests_per_connection = static_cast<unsigned>(c.http_max_requests_per_connection);
+  return h;
+}
+
+// Waits until Redis answers, or a stop signal comes first (then returns false).
+asio::awaitable<bool> wait_for_redis(herald::redis::client& redis, const bool& stopping) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  auto since = std::chrono::steady_clock::now();
+  bool warned = false;
+  while (!stopping) {
+    auto problem = co_await redis_problem(redis);
+    if (!problem) co_return true;
+    if (!warned && std::chrono::steady_clock::now() - since > 5s) {
+      spdlog::warn("still waiting for Redis: {}", *problem);
+      warned = true;
+    }
+    pause.expires_after(50ms);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return false;
+}
+
+class heraldd {
+ public:
+  heraldd(int argc, const char* const* argv, herald::config::loaded_config loaded)
+      : argc_(argc), argv_(argv), config_(std::move(loaded.config)) {}
+
+  asio::awaitable<int> run() {
+    auto ex = co_await asio::this_coro::executor;
+    asio::signal_set signals(ex, SIGTERM, SIGINT, SIGHUP);
+    bool stopping = false;
+    asio::co_spawn(ex, watch_signals(signals, stopping), asio::detached);
+
+    std::optional<herald::embedded::redis_supervisor> embedded;
+    std::string url = config_.redis_url;
+    if (url == "embedded") {
+      herald::embedded::supervisor_config supervisor;
+      supervisor.redis_server = config_.redis_server;
+      supervisor.state_dir = config_.state_dir;
+      embedded.emplace(ex, std::move(supervisor));
+      try {
+        co_await embedded->start();
+      } catch (const std::exception& e) {
+        spdlog::critical("cannot start the embedded redis-server: {}", e.what());
+        co_return 1;
+      }
+      url = embedded->url();
+      spdlog::info("embedded redis-server running (pid {}) at {}", embedded->pid(), url);
+    }
+
+    herald::redis::client_config redis_cfg;
+    redis_cfg.url = url;
+    redis_cfg.command_timeout = config_.redis_command_timeout;
+    redis_cfg.client_name = "heraldd-" + std::to_string(::getpid());
+    herald::redis::client redis(ex, redis_cfg);
+    redis.start();
+    health_.redis = &redis;
+
+    int code = 0;
+    if (co_await wait_for_redis(redis, stopping)) code = co_await serve(ex, signals, stopping);
+    health_.draining = true;
+
+    redis.stop();
+    if (embedded) co_await embedded->stop();
+    spdlog::info("heraldd stopped");
+    co_return code;
+  }
+
+ private:
+  // Serves until SIGTERM or SIGINT, then drains.
+  asio::awaitable<int> serve(asio::any_io_executor ex, asio::signal_set& signals, bool& stopping) {
+    // Shared with the server's coroutine, which may outlive this one when the grace runs out.
+    struct serving {
+      herald::http::server server;
+      asio::steady_timer finished;
+      bool done = false;
+    };
+    auto http = std::shared_ptr<serving>(
+        new serving{herald::http::server(ex, http_config(config_), health_routes(health_)),
+                    asio::steady_timer(ex, asio::steady_timer::time_point::max())});
+    asio::ip::tcp::endpoint bound;
+    try {
+      bound = http->server.bind();
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot listen: {}", e.what());
+      co_return 1;
+    }
+    asio::co_spawn(ex, http->server.run(), [http](std::exception_ptr) {
+      http->done = true;
+      http->finished.cancel();
+    });
+    spdlog::info("heraldd {} listening on http://{}:{}", HERALD_VERSION,
+                 bound.address().to_string(), bound.port());
+
+    herald::service::notify_ready("serving on port " + std::to_string(bound.port()));
+    if (auto interval = herald::service::watchdog_interval()) {
+      asio::co_spawn(ex, herald::service::run_watchdog(*interval),
+                     asio::bind_cancellation_slot(stop_watchdog_.slot(), asio::detached));
+    }
+
+    stop_requested_.emplace(ex, asio::steady_timer::time_point::max());
+    while (!stopping) co_await stop_requested_->async_wait(asio::as_tuple(asio::use_awaitable));
+
+    spdlog::info("draining: no new requests, up to {} ms for those in progress",
+                 config_.shutdown_grace.count());
+    herald::service::notify_stopping();
+    health_.draining = true;
+    signals.cancel();
+    http->server.stop();
+    if (!http->done) {
+      asio::steady_timer grace(ex, config_.shutdown_grace);
+      co_await (http->finished.async_wait(asio::as_tuple(asio::use_awaitable))
+                || grace.async_wait(asio::as_tuple(asio::use_awaitable)));
+    }
+    stop_watchdog_.emit(asio::cancellation_type::terminal);
+    co_return 0;
+  }
+
+  asio::awaitable<void> watch_signals(asio::signal_set& signals, bool& stopping) {
+    for (;;) {
+      auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      if (signo == SIGHUP) {
+        reload();
+        continue;
+      }
+      spdlog::info("{}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      stopping = true;
+      if (stop_requested_) stop_requested_->cancel();
+      co_return;
+    }
+  }
+
+  // SIGHUP: the file and environment are read again; what can change live, changes.
+  void reload() {
+    herald::service::notify_reloading();
+    auto loaded =
+        herald::config::load_config(argc_, argv_, herald::config::environment_of(environ));
+    if (!loaded) {
+      spdlog::error("reload refused, keeping the running configuration: {}",
+                    loaded.error().message);
+    } else {
+      herald::log::set_level(loaded->config.log_level);
+      if (loaded->config.redis_url != config_.redis_url
+          || loaded->config.http_listen != config_.http_listen
+          || loaded->config.state_dir != config_.state_dir)
+        spdlog::warn("reload: redis_url, http_listen and state_dir take effect at restart");
+      config_.log_level = loaded->config.log_level;
+      spdlog::info("configuration reloaded (log level {})",
+                   herald::log::level_name(config_.log_level));
+    }
+    herald::service::notify_ready();
+  }
+
+  int argc_;
+  const char* const* argv_;
+  herald::config::daemon_config config_;
+  health health_;
+  std::optional<asio::steady_timer> stop_requested_;
+  // Outlives the io_context (declared before it in main), since the watchdog holds its slot.
+  asio::cancellation_signal stop_watchdog_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto loaded = herald::config::load_config(argc, argv, herald::config::environment_of(environ));
+  if (!loaded) {
+    std::fprintf(stderr, "heraldd: %s\n", loaded.error().message.c_str());
+    return 2;
+  }
+  switch (loaded->mode) {
+    case herald::config::run_mode::help:
+    case herald::config::run_mode::version:
+      std::fputs(loaded->text.c_str(), stdout);
+      return 0;
+    case herald::config::run_mode::check_config:
+      std::fputs(herald::config::to_ini(loaded->config).c_str(), stdout);
+      return 0;
+    case herald::config::run_mode::run:
+      break;
+  }
+  herald::log::setup_logging(loaded->config.log_format, loaded->config.log_level);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  heraldd d(argc, argv, std::move(*loaded));
+  asio::io_context io(1);
+  int code = 1;
+  asio::co_spawn(io, d.run(), [&](std::exception_ptr e, int c) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::critical("heraldd failed: {}", ex.what());
+      }
+      code = 1;
+    } else {
+      code = c;
+    }
+    io.stop();
+  });
+  io.run();
+  return code;
+}
