@@ -1,5 +1,7 @@
 #include "herald/log/log.hpp"
 
+#include "herald/common/json.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,85 +43,7 @@ void append_timestamp(std::string& out, spdlog::log_clock::time_point time, bool
   out += ms;
 }
 
-// The length of the valid UTF-8 sequence at the start of `s`, or 0 when it is not valid.
-std::size_t utf8_sequence_length(std::string_view s) {
-  const auto b0 = static_cast<unsigned char>(s[0]);
-  std::size_t len;
-  char32_t min;
-  if (b0 < 0x80) return 1;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() < len) return 0;
-  char32_t cp = b0 & (0x7F >> len);
-  for (std::size_t i = 1; i < len; ++i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
-// `s` as the inside of a JSON string; bytes that are not UTF-8 become U+FFFD so that the line
-// stays valid JSON whatever the message carries.
-void append_json_escaped(std::string& out, std::string_view s) {
-  while (!s.empty()) {
-    const auto c = static_cast<unsigned char>(s[0]);
-    if (c >= 0x80) {
-      const auto len = utf8_sequence_length(s);
-      if (len == 0) {
-        out += "\\ufffd";
-        s.remove_prefix(1);
-      } else {
-        out.append(s.substr(0, len));
-        s.remove_prefix(len);
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    s.remove_prefix(1);
-  }
-}
 
 std::string_view payload(const spdlog::details::log_msg& msg) {
   return {msg.payload.data(), msg.payload.size()};

@@ -2,6 +2,8 @@
 // {"error": 0, "error_text": "Successful operation", ...} with a matching HTTP status.
 #pragma once
 
+#include "herald/common/json.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -14,12 +16,8 @@ namespace herald::http {
 using request = boost::beast::http::request<boost::beast::http::string_body>;
 using response = boost::beast::http::response<boost::beast::http::string_body>;
 
-// Appends `text` to `out` as the inside of a JSON string: quotes, backslashes and control
-// characters escaped, bytes that are not valid UTF-8 replaced by U+FFFD.
-void append_json_escaped(std::string& out, std::string_view text);
-
-// `text` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view text);
+using herald::append_json_escaped;
+using herald::json_quote;
 
 // A response carrying `json_body` as application/json, its Content-Length set.
 response json_reply(boost::beast::http::status status, std::string json_body, unsigned version = 11,

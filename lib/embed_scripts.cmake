@@ -1,0 +1,12 @@
+# Writes OUT: a header with each proto/lua/NAME.lua as `inline constexpr std::string_view NAME`.
+file(GLOB scripts ${LUA_DIR}/*.lua)
+list(SORT scripts)
+set(text "// Generated from proto/lua by lib/embed_scripts.cmake. Do not edit.\n#pragma once\n\n#include <string_view>\n\nnamespace herald::proto {\n")
+foreach(script ${scripts})
+  get_filename_component(name ${script} NAME_WE)
+  file(READ ${script} body)
+  string(APPEND text "\ninline constexpr std::string_view ${name}_lua = R\"herald_lua(${body})herald_lua\";\n")
+endforeach()
+string(APPEND text "\n}  // namespace herald::proto\n")
+file(WRITE ${OUT}.tmp "${text}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,16 @@
+-- Herald: cancels a task of an account. Items already processed keep their outcomes; a worker
+-- running it stops at its next chunk, and an entry not yet started is dropped when picked up.
+--
+-- KEYS[1] task hash   KEYS[2] task items
+-- ARGV[1] account   ARGV[2] now (ms)   ARGV[3] task_ttl (ms)
+-- Returns the task's status after the call ('cancelled', or the final status it already had),
+-- or nil when the account has no such task.
+local f = redis.call('HMGET', KEYS[1], 'account', 'status')
+if f[1] ~= ARGV[1] then return false end
+if f[2] == 'completed' or f[2] == 'failed' or f[2] == 'cancelled' then return f[2] end
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2],
+           'expires_at', tonumber(ARGV[2]) + ttl)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 'cancelled'
