@@ -25,6 +25,9 @@
 #include "herald/http/router.hpp"
 #include "herald/http/server.hpp"
 #include "herald/log/log.hpp"
+#include "herald/queue/handler.hpp"
+#include "herald/queue/task_store.hpp"
+#include "herald/queue/worker_pool.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/service/notify.hpp"
 
@@ -146,7 +149,8 @@ class heraldd {
     health_.redis = &redis;
 
     int code = 0;
-    if (co_await wait_for_redis(redis, stopping)) code = co_await serve(ex, signals, stopping);
+    if (co_await wait_for_redis(redis, stopping))
+      code = co_await serve(ex, redis, signals, stopping);
     health_.draining = true;
 
     redis.stop();
@@ -156,30 +160,43 @@ class heraldd {
   }
 
  private:
-  // Serves until SIGTERM or SIGINT, then drains.
-  asio::awaitable<int> serve(asio::any_io_executor ex, asio::signal_set& signals, bool& stopping) {
-    // Shared with the server's coroutine, which may outlive this one when the grace runs out.
-    struct serving {
-      herald::http::server server;
-      asio::steady_timer finished;
-      bool done = false;
-    };
-    auto http = std::shared_ptr<serving>(
-        new serving{herald::http::server(ex, http_config(config_), health_routes(health_)),
-                    asio::steady_timer(ex, asio::steady_timer::time_point::max())});
+  // Serves until SIGTERM or SIGINT, then drains: no new requests or jobs, and up to
+  // shutdown_grace for the running ones (a job stops after its current chunk).
+  asio::awaitable<int> serve(asio::any_io_executor ex, herald::redis::client& redis,
+                             asio::signal_set& signals, bool& stopping) {
+    // XREADGROUP ... BLOCK gets a connection of its own.
+    auto blocking_cfg = redis.config();
+    blocking_cfg.command_timeout = config_.redis_command_timeout + std::chrono::seconds(1);
+    blocking_cfg.client_name += "-reader";
+    auto blocking = std::make_shared<herald::redis::client>(ex, blocking_cfg);
+    blocking->start();
+
+    herald::queue::queue_keys keys(config_.prefix);
+    herald::queue::task_store store(redis, keys, config_.task_ttl);
+    herald::queue::handler_registry handlers;
+    herald::queue::add_builtin_handlers(handlers);
+    herald::queue::worker_config workers;
+    workers.workers = config_.workers;
+    workers.claim_idle = config_.claim_idle;
+    workers.max_deliveries = config_.max_deliveries;
+    workers.task_ttl = config_.task_ttl;
+    workers.chunk_size = config_.chunk_size;
+    auto pool =
+        std::make_shared<herald::queue::worker_pool>(ex, redis, *blocking, keys, handlers, workers);
+
+    auto routes = health_routes(health_);
+    auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes));
     asio::ip::tcp::endpoint bound;
     try {
-      bound = http->server.bind();
+      bound = http->bind();
     } catch (const std::exception& e) {
       spdlog::critical("cannot listen: {}", e.what());
       co_return 1;
     }
-    asio::co_spawn(ex, http->server.run(), [http](std::exception_ptr) {
-      http->done = true;
-      http->finished.cancel();
-    });
-    spdlog::info("heraldd {} listening on http://{}:{}", HERALD_VERSION,
-                 bound.address().to_string(), bound.port());
+    auto http_done = spawn_tracked(ex, http->run(), http);
+    auto pool_done = spawn_tracked(ex, pool->run(), pool);
+    spdlog::info("heraldd {} listening on http://{}:{}; queue {} as consumer {}", HERALD_VERSION,
+                 bound.address().to_string(), bound.port(), keys.jobs(), pool->consumer());
 
     herald::service::notify_ready("serving on port " + std::to_string(bound.port()));
     if (auto interval = herald::service::watchdog_interval()) {
@@ -190,19 +207,56 @@ class heraldd {
     stop_requested_.emplace(ex, asio::steady_timer::time_point::max());
     while (!stopping) co_await stop_requested_->async_wait(asio::as_tuple(asio::use_awaitable));
 
-    spdlog::info("draining: no new requests, up to {} ms for those in progress",
+    spdlog::info("draining: no new requests or jobs, up to {} ms for those in progress",
                  config_.shutdown_grace.count());
     herald::service::notify_stopping();
     health_.draining = true;
     signals.cancel();
-    http->server.stop();
-    if (!http->done) {
-      asio::steady_timer grace(ex, config_.shutdown_grace);
-      co_await (http->finished.async_wait(asio::as_tuple(asio::use_awaitable))
-                || grace.async_wait(asio::as_tuple(asio::use_awaitable)));
-    }
+    http->stop();
+    pool->drain();
+    asio::steady_timer grace(ex, config_.shutdown_grace);
+    std::vector<std::shared_ptr<tracked>> running{http_done, pool_done};
+    co_await (wait_all(std::move(running))
+              || grace.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (!pool_done->done)
+      spdlog::warn("grace over with {} jobs still running; they stay pending for a claimer",
+                   pool->running());
     stop_watchdog_.emit(asio::cancellation_type::terminal);
+    blocking->stop();
     co_return 0;
+  }
+
+  // A coroutine running on its own, and whether it has finished.
+  struct tracked {
+    explicit tracked(asio::any_io_executor ex)
+        : finished(ex, asio::steady_timer::time_point::max()) {}
+    bool done = false;
+    asio::steady_timer finished;
+  };
+
+  // Spawns `work`, keeping `owner` alive until it ends.
+  template <class Owner>
+  static std::shared_ptr<tracked> spawn_tracked(asio::any_io_executor ex,
+                                                asio::awaitable<void> work,
+                                                std::shared_ptr<Owner> owner) {
+    auto t = std::make_shared<tracked>(ex);
+    asio::co_spawn(ex, std::move(work), [t, owner](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("{}", ex.what());
+        }
+      }
+      t->done = true;
+      t->finished.cancel();
+    });
+    return t;
+  }
+
+  static asio::awaitable<void> wait_all(std::vector<std::shared_ptr<tracked>> all) {
+    for (auto& t : all)
+      while (!t->done) co_await t->finished.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
   asio::awaitable<void> watch_signals(asio::signal_set& signals, bool& stopping) {

@@ -288,6 +288,10 @@ const std::vector<option>& options() {
                  }});
     t.push_back(count_option("workers", "jobs processed at once by this instance",
                              &daemon_config::workers, 1, 100'000));
+    t.push_back(count_option("chunk_size",
+                             "items a job processes between two commits of its progress (what a "
+                             "crash may repeat)",
+                             &daemon_config::chunk_size, 1, 100'000));
     t.push_back(count_option("threads",
                              "threads running the event loops; 0: one per core this process "
                              "may use",

@@ -69,6 +69,8 @@ struct daemon_config {
   std::string prefix = "herald";
   // Jobs processed at once by this instance (worker coroutines).
   std::uint64_t workers = 256;
+  // Items a job processes between two commits of its progress: what a crash may repeat.
+  std::uint64_t chunk_size = 100;
   // Threads running the event loops; 0: one per core this process may use.
   std::uint64_t threads = 0;
   // A job not acknowledged for this long is claimed by another worker (at least 1s).

@@ -1,0 +1,78 @@
+// Job types: each is a handler registered by name. The worker pool parses a job's body with
+// its handler, then asks it to process the items chunk by chunk.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "herald/queue/task.hpp"
+
+namespace herald::queue {
+
+// A body that can never be processed: the job goes to the dead-letter stream at once, its task
+// fails with what() (which names the field, e.g. `body.items: must be an integer`).
+class bad_job : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// What the worker knows about the job it runs.
+struct job_context {
+  std::string task_id;
+  std::string type;
+  std::string account;
+  std::string entry_id;
+  std::uint64_t deliveries = 0;
+};
+
+// What one chunk did.
+struct chunk_result {
+  std::uint64_t processed = 0;  // items done (whatever their outcome)
+  std::uint64_t sent = 0, scheduled = 0, skipped = 0, failed = 0;
+  std::vector<item_outcome> outcomes;  // only those worth keeping
+  // Set: run the job again after this long (from this chunk; it is not counted).
+  std::optional<std::chrono::milliseconds> retry_after;
+  std::string retry_reason;
+};
+
+// A parsed job: knows its items and processes a range of them.
+class prepared_job {
+ public:
+  virtual ~prepared_job() = default;
+  virtual std::uint64_t total() const = 0;
+  // Processes items [begin, end). Throwing leaves the job to be delivered again.
+  virtual boost::asio::awaitable<chunk_result> run(const job_context& ctx, std::uint64_t begin,
+                                                   std::uint64_t end) = 0;
+};
+
+class job_handler {
+ public:
+  virtual ~job_handler() = default;
+  // Parses and validates `body`; throws bad_job naming the field.
+  virtual std::unique_ptr<prepared_job> prepare(std::string_view body) const = 0;
+};
+
+class handler_registry {
+ public:
+  void add(std::string type, std::shared_ptr<const job_handler> handler);
+  const job_handler* find(std::string_view type) const;
+  std::vector<std::string> types() const;
+
+ private:
+  std::map<std::string, std::shared_ptr<const job_handler>, std::less<>> handlers_;
+};
+
+// `noop` ({"items": N}, default 1: each item does nothing) and `sleep` ({"items": N, "ms": M}:
+// each chunk waits M ms per item; for tests).
+void add_builtin_handlers(handler_registry& registry);
+
+}  // namespace herald::queue

@@ -1,0 +1,28 @@
+// The Redis keys of one queue (proto/redis-protocol.md): every key carries the queue's hash tag,
+// so a queue's keys share one Redis Cluster slot.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace herald::queue {
+
+class queue_keys {
+ public:
+  explicit queue_keys(std::string prefix = "herald", std::string queue = "default");
+
+  const std::string& jobs() const { return jobs_; }           // P:{Q}:jobs
+  const std::string& delayed() const { return delayed_; }     // P:{Q}:delayed
+  const std::string& dead() const { return dead_; }           // P:{Q}:dead
+  std::string task(std::string_view task_id) const;           // P:{Q}:task:<id>
+  std::string items(std::string_view task_id) const;          // P:{Q}:task:<id>:items
+  std::string account_tasks(std::string_view account) const;  // P:{Q}:tasks:<account>
+  std::string idempotency(std::string_view account, std::string_view key) const;
+  static constexpr std::string_view group = "workers";
+
+ private:
+  std::string base_;  // "P:{Q}:"
+  std::string jobs_, delayed_, dead_;
+};
+
+}  // namespace herald::queue

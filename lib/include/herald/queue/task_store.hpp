@@ -1,0 +1,100 @@
+// Reads and changes tasks and queues in Redis through the scripts of proto/: enqueue, status,
+// item outcomes, cancel, queue statistics and the dead-letter stream.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "herald/queue/keys.hpp"
+#include "herald/queue/task.hpp"
+
+namespace herald::redis {
+class client;
+}
+
+namespace herald::queue {
+
+// One job to enqueue.
+struct new_job {
+  std::string type;
+  std::string account;
+  std::string body;                    // JSON
+  std::string task_id;                 // empty: a new random UUID
+  std::optional<std::uint64_t> total;  // items; nothing: the worker counts them
+  std::string idempotency_key;         // empty: none
+  std::int64_t run_at = 0;             // ms since the epoch; 0 or past: now
+};
+
+struct enqueued {
+  std::string task_id;
+  bool created = true;  // false: the idempotency key returned an earlier task
+};
+
+struct queue_stats {
+  std::uint64_t length = 0;   // entries in the stream (waiting and pending)
+  std::uint64_t pending = 0;  // handed to a worker, not acknowledged
+  std::uint64_t delayed = 0;
+  std::uint64_t dead = 0;
+  std::uint64_t consumers = 0;
+};
+
+struct dead_letter {
+  std::string id;        // in the dead-letter stream
+  std::string entry_id;  // the job's stream entry
+  std::string task_id, type, account, reason;
+  std::uint64_t deliveries = 0;
+  std::int64_t dead_at = 0;
+};
+
+class task_store {
+ public:
+  task_store(redis::client& redis, queue_keys keys,
+             std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7));
+
+  const queue_keys& keys() const { return keys_; }
+
+  // Creates the tasks as `queued` and their entries, atomically per call (enqueue.lua).
+  boost::asio::awaitable<std::vector<enqueued>> enqueue(std::vector<new_job> jobs);
+  boost::asio::awaitable<enqueued> enqueue(new_job job);
+
+  // The task, or nothing when it does not exist (or expired). `account` non-empty: a task of
+  // another account is reported as not existing.
+  boost::asio::awaitable<std::optional<task_record>> get(std::string task_id,
+                                                         std::string account = {});
+  // Item outcomes with index in [from, from+limit), in index order.
+  boost::asio::awaitable<std::vector<item_outcome>> items(std::string task_id, std::uint64_t from,
+                                                          std::uint64_t limit);
+  // cancel.lua: the status after the call, or nothing when the account has no such task.
+  boost::asio::awaitable<std::optional<task_status>> cancel(std::string task_id,
+                                                            std::string account);
+
+  boost::asio::awaitable<queue_stats> stats();
+  boost::asio::awaitable<std::vector<dead_letter>> dead_letters(std::uint64_t limit = 100);
+  // Puts a dead letter back on the stream (dead_retry.lua); false when there is none with `id`.
+  boost::asio::awaitable<bool> retry_dead(std::string id);
+  // Removes every dead letter; returns how many there were.
+  boost::asio::awaitable<std::uint64_t> purge_dead();
+  // trim.lua: removes acknowledged entries only; returns how many.
+  boost::asio::awaitable<std::uint64_t> trim();
+
+ private:
+  redis::client& redis_;
+  queue_keys keys_;
+  std::chrono::milliseconds task_ttl_;
+};
+
+// Milliseconds since the epoch, now.
+std::int64_t now_ms();
+// A random UUID (version 4), lowercase.
+std::string new_task_id();
+// Whether `id` can be a task id: 1 to 64 characters of A-Za-z0-9_-.
+bool valid_task_id(std::string_view id);
+// Whether `account` can be an account name: 1 to 64 characters of A-Za-z0-9_.-.
+bool valid_account(std::string_view account);
+
+}  // namespace herald::queue

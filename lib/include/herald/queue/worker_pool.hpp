@@ -1,0 +1,82 @@
+// The workers of one heraldd: read jobs from the queue's stream as one consumer of its group,
+// run each job in chunks through its handler, claim jobs other consumers left idle, move due
+// delayed jobs back, and drain on request (proto/redis-protocol.md, "What the workers do").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "herald/common/backoff.hpp"
+#include "herald/queue/handler.hpp"
+#include "herald/queue/keys.hpp"
+
+namespace herald::redis {
+class client;
+}
+
+namespace herald::queue {
+
+struct worker_config {
+  // This instance's consumer name in the group; empty: "<hostname>-<pid>".
+  std::string consumer;
+  // Jobs run at once.
+  std::size_t workers = 256;
+  // Items per chunk: the unit of progress, of commits and of what a crash may repeat.
+  std::uint64_t chunk_size = 100;
+  // Entries read per XREADGROUP, and how long it blocks when the stream is empty.
+  std::size_t read_batch = 100;
+  std::chrono::milliseconds block{1000};
+  // A job not acknowledged and not touched for this long is claimed by a live worker.
+  std::chrono::milliseconds claim_idle{30000};
+  // Deliveries of one job before it is dead-lettered.
+  std::uint64_t max_deliveries = 5;
+  // How long finished tasks are kept.
+  std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7);
+  // Delay before a job a handler asked to retry runs again (full jitter, by delivery count).
+  backoff_policy retry_backoff{std::chrono::seconds(1), std::chrono::minutes(5),
+                               backoff_policy::jitter::full};
+};
+
+struct worker_stats {
+  std::uint64_t started = 0;    // jobs started (deliveries)
+  std::uint64_t completed = 0;  // jobs whose last chunk was committed here
+  std::uint64_t chunks = 0;     // chunks committed
+  std::uint64_t dead = 0;       // jobs dead-lettered here
+  std::uint64_t retried = 0;    // jobs sent to the delayed set
+  std::uint64_t errors = 0;     // handler exceptions
+  std::uint64_t claimed = 0;    // entries taken over from idle consumers
+  std::uint64_t lost = 0;       // jobs given up because another consumer had claimed them
+};
+
+class worker_pool {
+ public:
+  // `shared` carries the pool's commands (pipelined); `blocking` is a connection of its own for
+  // XREADGROUP ... BLOCK, which would stall every command behind it on a shared one. Both must
+  // run on `ex`, which must not run handlers concurrently.
+  worker_pool(boost::asio::any_io_executor ex, redis::client& shared, redis::client& blocking,
+              queue_keys keys, const handler_registry& handlers, worker_config config);
+  ~worker_pool();
+
+  // Runs until drain() and every running chunk has finished.
+  boost::asio::awaitable<void> run();
+  // Stops taking jobs; running jobs stop after their current chunk, left pending for a claimer.
+  void drain();
+
+  std::size_t running() const;
+  worker_stats stats() const;
+  const std::string& consumer() const;
+
+ private:
+  class impl;
+  std::shared_ptr<impl> impl_;
+};
+
+// "<hostname>-<pid>".
+std::string default_consumer_name();
+
+}  // namespace herald::queue

@@ -1,0 +1,135 @@
+#include "herald/queue/task.hpp"
+
+#include <simdjson.h>
+
+#include <ctime>
+
+#include "herald/common/json.hpp"
+
+namespace herald::queue {
+
+std::string_view to_string(task_status s) {
+  switch (s) {
+    case task_status::queued:
+      return "queued";
+    case task_status::processing:
+      return "processing";
+    case task_status::completed:
+      return "completed";
+    case task_status::failed:
+      return "failed";
+    case task_status::cancelled:
+      return "cancelled";
+  }
+  return "queued";
+}
+
+std::optional<task_status> parse_task_status(std::string_view s) {
+  for (auto st : {task_status::queued, task_status::processing, task_status::completed,
+                  task_status::failed, task_status::cancelled})
+    if (to_string(st) == s) return st;
+  return std::nullopt;
+}
+
+std::string_view to_string(item_outcome::kind k) {
+  switch (k) {
+    case item_outcome::kind::processed:
+      return "processed";
+    case item_outcome::kind::sent:
+      return "sent";
+    case item_outcome::kind::scheduled:
+      return "scheduled";
+    case item_outcome::kind::skipped:
+      return "skipped";
+    case item_outcome::kind::failed:
+      return "failed";
+  }
+  return "processed";
+}
+
+std::string item_outcome::to_json() const {
+  std::string out = "{\"index\":" + std::to_string(index);
+  if (!profile_id.empty()) out += ",\"profile_id\":" + json_quote(profile_id);
+  out += ",\"outcome\":" + json_quote(to_string(outcome));
+  if (!code.empty()) out += ",\"code\":" + json_quote(code);
+  if (!message.empty()) out += ",\"message\":" + json_quote(message);
+  return out + "}";
+}
+
+std::optional<item_outcome> item_outcome::from_json(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc)) return std::nullopt;
+  item_outcome o;
+  std::uint64_t index = 0;
+  if (doc["index"].get(index)) return std::nullopt;
+  o.index = index;
+  std::string_view s;
+  if (!doc["profile_id"].get(s)) o.profile_id = s;
+  if (!doc["code"].get(s)) o.code = s;
+  if (!doc["message"].get(s)) o.message = s;
+  if (!doc["outcome"].get(s)) {
+    for (auto k : {kind::processed, kind::sent, kind::scheduled, kind::skipped, kind::failed})
+      if (to_string(k) == s) o.outcome = k;
+  }
+  return o;
+}
+
+int task_record::progress() const {
+  if (total == 0) return status == task_status::completed ? 100 : 0;
+  return static_cast<int>(std::min<std::uint64_t>(100, processed * 100 / total));
+}
+
+std::string iso8601(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes) {
+  std::string out = "{\"data\": {\"task_id\": " + json_quote(task.task_id);
+  out += ", \"type\": " + json_quote(task.type);
+  out += ", \"status\": " + json_quote(to_string(task.status));
+  out += ", \"progress\": " + std::to_string(task.progress());
+  bool failed = task.status == task_status::failed;
+  out += ", \"result\": {\"error\": " + std::string(failed ? "1" : "0");
+  out += ", \"error_text\": " + json_quote(failed ? task.error_text : std::string());
+  out += ", \"result\": [";
+  bool first = true;
+  for (const auto& o : outcomes) {
+    if (o.profile_id.empty()) continue;
+    if (!first) out += ", ";
+    first = false;
+    out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";
+  }
+  out += "]}";
+  auto counter = [&](std::string_view name, std::uint64_t v) {
+    out += ", \"";
+    out += name;
+    out += "\": " + std::to_string(v);
+  };
+  counter("total", task.total);
+  counter("processed", task.processed);
+  counter("sent", task.sent);
+  counter("scheduled", task.scheduled);
+  counter("skipped", task.skipped);
+  counter("failed", task.failed);
+  auto time = [&](std::string_view name, std::int64_t ms) {
+    out += ", \"";
+    out += name;
+    out += "\": " + (ms ? json_quote(iso8601(ms)) : std::string("null"));
+  };
+  time("created_at", task.created_at);
+  time("started_at", task.started_at);
+  time("finished_at", task.finished_at);
+  time("expires_at", task.expires_at);
+  if (task.run_at) time("run_at", task.run_at);
+  out += "}, \"error\": 0, \"error_text\": \"Successful operation\"}";
+  return out;
+}
+
+}  // namespace herald::queue

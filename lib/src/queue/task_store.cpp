@@ -1,0 +1,266 @@
+#include "herald/queue/task_store.hpp"
+
+#include <openssl/rand.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+#include "herald/redis/client.hpp"
+#include "queue/scripts.hpp"
+
+namespace herald::queue {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::int64_t to_int(std::string_view s) {
+  std::int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+bool allowed(std::string_view s, std::string_view extra) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || extra.find(c) != std::string_view::npos;
+  });
+}
+
+}  // namespace
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string new_task_id() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness for a task id");
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
+    id += hex[b[i] >> 4];
+    id += hex[b[i] & 15];
+  }
+  return id;
+}
+
+bool valid_task_id(std::string_view id) {
+  return allowed(id, "_-");
+}
+bool valid_account(std::string_view account) {
+  return allowed(account, "_.-");
+}
+
+task_store::task_store(redis::client& redis, queue_keys keys, std::chrono::milliseconds task_ttl)
+    : redis_(redis), keys_(std::move(keys)), task_ttl_(task_ttl) {}
+
+asio::awaitable<std::vector<enqueued>> task_store::enqueue(std::vector<new_job> jobs) {
+  std::vector<std::string> keys{keys_.jobs(), keys_.delayed()};
+  std::vector<std::string> args{std::to_string(now_ms()), std::to_string(task_ttl_.count()),
+                                std::to_string(jobs.size())};
+  keys.reserve(2 + jobs.size() * 3);
+  args.reserve(3 + jobs.size() * 7);
+  for (auto& j : jobs) {
+    if (j.task_id.empty()) j.task_id = new_task_id();
+    if (!valid_task_id(j.task_id))
+      throw std::invalid_argument("task_id: must be 1 to 64 characters of A-Za-z0-9_-");
+    if (!valid_account(j.account))
+      throw std::invalid_argument("account: must be 1 to 64 characters of A-Za-z0-9_.-");
+    if (j.type.empty()) throw std::invalid_argument("type: required");
+    keys.push_back(keys_.task(j.task_id));
+    keys.push_back(keys_.account_tasks(j.account));
+    keys.push_back(j.idempotency_key.empty() ? keys_.jobs()
+                                             : keys_.idempotency(j.account, j.idempotency_key));
+    args.push_back(j.task_id);
+    args.push_back(j.type);
+    args.push_back(j.account);
+    args.push_back(std::move(j.body));
+    args.push_back(j.total ? std::to_string(*j.total) : std::string());
+    args.push_back(j.idempotency_key);
+    args.push_back(std::to_string(j.run_at));
+  }
+  auto reply = co_await redis_.eval(scripts::enqueue(), keys, args);
+  std::vector<enqueued> out;
+  for (const auto& r : reply.as_array()) {
+    const auto& pair = r.as_array();
+    out.push_back({pair.at(0).as_string(), pair.at(1).as_integer() == 1});
+  }
+  co_return out;
+}
+
+asio::awaitable<enqueued> task_store::enqueue(new_job job) {
+  std::vector<new_job> one;
+  one.push_back(std::move(job));
+  auto r = co_await enqueue(std::move(one));
+  co_return r.at(0);
+}
+
+asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
+                                                            std::string account) {
+  if (!valid_task_id(task_id)) co_return std::nullopt;
+  auto reply = co_await redis_.exec("HGETALL", keys_.task(task_id));
+  const auto& fields = reply.as_array();
+  if (fields.empty()) co_return std::nullopt;
+  task_record t;
+  t.task_id = task_id;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    std::string_view name = fields[i].str();
+    const std::string& value = fields[i + 1].str();
+    if (name == "type")
+      t.type = value;
+    else if (name == "account")
+      t.account = value;
+    else if (name == "status")
+      t.status = parse_task_status(value).value_or(task_status::queued);
+    else if (name == "total")
+      t.total = to_int(value);
+    else if (name == "processed")
+      t.processed = to_int(value);
+    else if (name == "sent")
+      t.sent = to_int(value);
+    else if (name == "scheduled")
+      t.scheduled = to_int(value);
+    else if (name == "skipped")
+      t.skipped = to_int(value);
+    else if (name == "failed")
+      t.failed = to_int(value);
+    else if (name == "cursor")
+      t.cursor = to_int(value);
+    else if (name == "deliveries")
+      t.deliveries = to_int(value);
+    else if (name == "created_at")
+      t.created_at = to_int(value);
+    else if (name == "started_at")
+      t.started_at = to_int(value);
+    else if (name == "finished_at")
+      t.finished_at = to_int(value);
+    else if (name == "expires_at")
+      t.expires_at = to_int(value);
+    else if (name == "run_at")
+      t.run_at = to_int(value);
+    else if (name == "error_text")
+      t.error_text = value;
+    else if (name == "last_error")
+      t.last_error = value;
+  }
+  if (!account.empty() && t.account != account) co_return std::nullopt;
+  co_return t;
+}
+
+asio::awaitable<std::vector<item_outcome>> task_store::items(std::string task_id,
+                                                             std::uint64_t from,
+                                                             std::uint64_t limit) {
+  std::vector<item_outcome> out;
+  if (limit == 0 || !valid_task_id(task_id)) co_return out;
+  auto reply =
+      co_await redis_.exec("ZRANGE", keys_.items(task_id), from, from + limit - 1, "BYSCORE");
+  for (const auto& m : reply.as_array())
+    if (auto o = item_outcome::from_json(m.str())) out.push_back(std::move(*o));
+  co_return out;
+}
+
+asio::awaitable<std::optional<task_status>> task_store::cancel(std::string task_id,
+                                                               std::string account) {
+  if (!valid_task_id(task_id)) co_return std::nullopt;
+  std::vector<std::string> keys{keys_.task(task_id), keys_.items(task_id)};
+  std::vector<std::string> args{account, std::to_string(now_ms()),
+                                std::to_string(task_ttl_.count())};
+  auto r = co_await redis_.eval(scripts::cancel(), keys, args);
+  if (r.is_nil()) co_return std::nullopt;
+  co_return parse_task_status(r.as_string());
+}
+
+asio::awaitable<queue_stats> task_store::stats() {
+  queue_stats s;
+  s.length = (co_await redis_.exec("XLEN", keys_.jobs())).as_integer();
+  s.delayed = (co_await redis_.exec("ZCARD", keys_.delayed())).as_integer();
+  s.dead = (co_await redis_.exec("XLEN", keys_.dead())).as_integer();
+  auto [ec, groups] = co_await redis_.async_exec(redis::command("XINFO", "GROUPS", keys_.jobs()),
+                                                 asio::as_tuple(asio::use_awaitable));
+  if (!ec) {
+    for (const auto& g : groups.as_array()) {
+      const auto& f = g.as_array();
+      bool ours = false;
+      for (std::size_t i = 0; i + 1 < f.size(); i += 2)
+        if (f[i].str() == "name" && f[i + 1].str() == queue_keys::group) ours = true;
+      if (!ours) continue;
+      for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+        if (f[i].str() == "pending") s.pending = f[i + 1].integer();
+        if (f[i].str() == "consumers") s.consumers = f[i + 1].integer();
+      }
+    }
+  }
+  co_return s;
+}
+
+asio::awaitable<std::vector<dead_letter>> task_store::dead_letters(std::uint64_t limit) {
+  auto reply = co_await redis_.exec("XRANGE", keys_.dead(), "-", "+", "COUNT", limit);
+  std::vector<dead_letter> out;
+  for (const auto& e : reply.as_array()) {
+    const auto& entry = e.as_array();
+    dead_letter d;
+    d.id = entry.at(0).as_string();
+    const auto& f = entry.at(1).as_array();
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+      std::string_view name = f[i].str();
+      const std::string& value = f[i + 1].str();
+      if (name == "entry_id")
+        d.entry_id = value;
+      else if (name == "task_id")
+        d.task_id = value;
+      else if (name == "type")
+        d.type = value;
+      else if (name == "account")
+        d.account = value;
+      else if (name == "reason")
+        d.reason = value;
+      else if (name == "deliveries")
+        d.deliveries = to_int(value);
+      else if (name == "dead_at")
+        d.dead_at = to_int(value);
+    }
+    out.push_back(std::move(d));
+  }
+  co_return out;
+}
+
+asio::awaitable<bool> task_store::retry_dead(std::string id) {
+  auto entry = co_await redis_.exec("XRANGE", keys_.dead(), id, id);
+  if (entry.as_array().empty()) co_return false;
+  std::string task_id;
+  const auto& f = entry.as_array().at(0).as_array().at(1).as_array();
+  for (std::size_t i = 0; i + 1 < f.size(); i += 2)
+    if (f[i].str() == "task_id") task_id = f[i + 1].str();
+  std::vector<std::string> keys{keys_.dead(), keys_.jobs(), keys_.task(task_id)};
+  std::vector<std::string> args{id};
+  auto r = co_await redis_.eval(scripts::dead_retry(), keys, args);
+  co_return !r.is_nil();
+}
+
+asio::awaitable<std::uint64_t> task_store::purge_dead() {
+  auto n = (co_await redis_.exec("XLEN", keys_.dead())).as_integer();
+  co_await redis_.exec("DEL", keys_.dead());
+  co_return static_cast<std::uint64_t>(n);
+}
+
+asio::awaitable<std::uint64_t> task_store::trim() {
+  std::vector<std::string> keys{keys_.jobs()};
+  std::vector<std::string> args{std::string(queue_keys::group)};
+  auto [ec, r] = co_await redis_.async_exec(redis::command("EXISTS", keys_.jobs()),
+                                            asio::as_tuple(asio::use_awaitable));
+  if (ec || r.integer() == 0) co_return 0;
+  co_return static_cast<std::uint64_t>(
+      (co_await redis_.eval(scripts::trim(), keys, args)).as_integer());
+}
+
+}  // namespace herald::queue

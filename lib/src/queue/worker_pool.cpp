@@ -1,0 +1,536 @@
+#include "herald/queue/worker_pool.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+#include <set>
+#include <unordered_set>
+
+#include "herald/queue/task_store.hpp"
+#include "herald/redis/client.hpp"
+#include "queue/scripts.hpp"
+
+namespace herald::queue {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::string default_consumer_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "herald");
+  return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+namespace {
+
+// One stream entry as the worker sees it.
+struct entry {
+  std::string id;
+  std::string v, type, task_id, account, body;
+};
+
+// Entries of an XREADGROUP reply ([[stream, [[id, fields], ...]]]) or of XAUTOCLAIM's second
+// element ([[id, fields], ...]); entries whose fields are nil (deleted) are skipped.
+void collect_entries(const redis::reply& list, std::vector<entry>& out) {
+  for (const auto& e : list.as_array()) {
+    const auto& pair = e.as_array();
+    if (pair.size() < 2 || !pair[1].is_array()) continue;
+    entry en;
+    en.id = pair[0].as_string();
+    const auto& f = pair[1].elements();
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+      std::string_view name = f[i].str();
+      const std::string& value = f[i + 1].str();
+      if (name == "v")
+        en.v = value;
+      else if (name == "type")
+        en.type = value;
+      else if (name == "task_id")
+        en.task_id = value;
+      else if (name == "account")
+        en.account = value;
+      else if (name == "body")
+        en.body = value;
+    }
+    out.push_back(std::move(en));
+  }
+}
+
+// Why an entry cannot be a job at all, naming the field; empty when it can.
+std::string envelope_problem(const entry& e) {
+  if (e.v != "1") return e.v.empty() ? "v: required (1)" : "v: unsupported version \"" + e.v + "\"";
+  if (e.task_id.empty()) return "task_id: required";
+  if (!valid_task_id(e.task_id)) return "task_id: must be 1 to 64 characters of A-Za-z0-9_-";
+  if (e.account.empty()) return "account: required";
+  if (!valid_account(e.account)) return "account: must be 1 to 64 characters of A-Za-z0-9_.-";
+  if (e.type.empty()) return "type: required";
+  return {};
+}
+
+}  // namespace
+
+class worker_pool::impl : public std::enable_shared_from_this<impl> {
+ public:
+  impl(asio::any_io_executor ex, redis::client& shared, redis::client& blocking, queue_keys keys,
+       const handler_registry& handlers, worker_config config)
+      : ex_(std::move(ex)),
+        shared_(shared),
+        blocking_(blocking),
+        keys_(std::move(keys)),
+        handlers_(handlers),
+        config_(std::move(config)),
+        wake_(ex_),
+        done_(ex_),
+        random_(std::random_device{}()) {
+    if (config_.consumer.empty()) config_.consumer = default_consumer_name();
+    if (config_.workers == 0) config_.workers = 1;
+    if (config_.chunk_size == 0) config_.chunk_size = 1;
+  }
+
+  asio::awaitable<void> run() {
+    co_await ensure_group();
+    auto self = shared_from_this();
+    spawn_loop(&impl::read_loop);
+    spawn_loop(&impl::claim_loop);
+    spawn_loop(&impl::promote_loop);
+    spawn_loop(&impl::touch_loop);
+    while (loops_ > 0 || running_ > 0) {
+      done_.expires_at(asio::steady_timer::time_point::max());
+      co_await done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  void drain() {
+    asio::dispatch(ex_, [self = shared_from_this()] {
+      if (self->draining_) return;
+      self->draining_ = true;
+      spdlog::info("queue: draining, {} jobs finishing their current chunk", self->running_);
+      self->wake_.cancel();
+      for (auto* t : self->sleepers_) t->cancel();
+    });
+  }
+
+  std::size_t running() const { return running_; }
+  worker_stats stats() const { return stats_; }
+  const std::string& consumer() const { return config_.consumer; }
+
+ private:
+  using loop_fn = asio::awaitable<void> (impl::*)();
+
+  void spawn_loop(loop_fn loop) {
+    ++loops_;
+    asio::co_spawn(ex_, (this->*loop)(), [self = shared_from_this()](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::critical("queue: a worker loop ended: {}", ex.what());
+        }
+      }
+      --self->loops_;
+      self->done_.cancel();
+    });
+  }
+
+  // Sleeps up to `d`; drain() cuts it short, and so does wake(*slot) when `slot` is given.
+  asio::awaitable<void> sleep(std::chrono::milliseconds d, asio::steady_timer** slot = nullptr) {
+    asio::steady_timer t(ex_, d);
+    sleepers_.insert(&t);
+    if (slot) *slot = &t;
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (slot) *slot = nullptr;
+    sleepers_.erase(&t);
+  }
+
+  asio::awaitable<void> ensure_group() {
+    auto [ec, r] = co_await shared_.async_exec(
+        redis::command("XGROUP", "CREATE", keys_.jobs(), queue_keys::group, "0", "MKSTREAM"),
+        asio::as_tuple(asio::use_awaitable));
+    if (ec == redis::errc::server_error && !r.str().starts_with("BUSYGROUP"))
+      throw redis::error(redis::errc::server_error, r.str());
+    if (ec && ec != redis::errc::server_error) throw redis::error(ec);
+  }
+
+  // --- reading ---------------------------------------------------------------------------------
+
+  asio::awaitable<void> read_loop() {
+    while (!draining_) {
+      std::size_t free = config_.workers - running_;
+      if (free == 0) {
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      redis::command read("XREADGROUP", "GROUP", queue_keys::group, config_.consumer, "COUNT",
+                          std::min(free, config_.read_batch), "BLOCK", config_.block.count(),
+                          "STREAMS", keys_.jobs(), ">");
+      auto [ec, r] =
+          co_await blocking_.async_exec(std::move(read), asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (r.str().starts_with("NOGROUP")) {
+          co_await try_ensure_group();
+        } else {
+          warn_once("reading jobs", ec, r);
+          co_await sleep(200ms);
+        }
+        continue;
+      }
+      if (r.is_nil()) continue;
+      std::vector<entry> entries;
+      for (const auto& stream : r.as_array()) collect_entries(stream.as_array().at(1), entries);
+      co_await start_entries(std::move(entries));
+    }
+  }
+
+  asio::awaitable<void> try_ensure_group() {
+    try {
+      co_await ensure_group();
+      co_return;
+    } catch (const std::exception& e) {
+      spdlog::warn("queue: cannot create the consumer group: {}", e.what());
+    }
+    co_await sleep(200ms);
+  }
+
+  void warn_once(std::string_view what, boost::system::error_code ec, const redis::reply& r) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_warning_ < 5s) return;
+    last_warning_ = now;
+    spdlog::warn("queue: {}: {}", what, ec == redis::errc::server_error ? r.str() : ec.message());
+  }
+
+  // Parses what was handed to this consumer, dead-letters what can never run, and starts the rest.
+  asio::awaitable<void> start_entries(std::vector<entry> entries) {
+    struct candidate {
+      entry e;
+      std::unique_ptr<prepared_job> job;
+    };
+    std::vector<candidate> ready;
+    for (auto& e : entries) {
+      std::string problem = envelope_problem(e);
+      std::unique_ptr<prepared_job> job;
+      if (problem.empty()) {
+        if (const job_handler* h = handlers_.find(e.type)) {
+          job = prepare(*h, e.body, problem);
+        } else {
+          problem = "type: unknown job type \"" + e.type + "\"";
+        }
+      }
+      if (!problem.empty()) {
+        co_await dead_letter(e, problem, 0);
+        continue;
+      }
+      ready.push_back({std::move(e), std::move(job)});
+    }
+    if (ready.empty()) co_return;
+
+    std::vector<std::string> keys{keys_.jobs()};
+    std::vector<std::string> args{std::string(queue_keys::group), std::to_string(now_ms()),
+                                  std::to_string(config_.max_deliveries)};
+    for (const auto& c : ready) {
+      keys.push_back(keys_.task(c.e.task_id));
+      keys.push_back(keys_.account_tasks(c.e.account));
+      args.insert(args.end(),
+                  {c.e.id, c.e.task_id, c.e.type, c.e.account, std::to_string(c.job->total())});
+    }
+    redis::reply started;
+    try {
+      started = co_await shared_.eval(scripts::start(), keys, args);
+    } catch (const std::exception& e) {
+      // Left pending: claimed again after claim_idle.
+      spdlog::warn("queue: cannot start {} jobs: {}", ready.size(), e.what());
+      co_return;
+    }
+    const auto& results = started.as_array();
+    for (std::size_t i = 0; i < ready.size() && i < results.size(); ++i) {
+      const auto& r = results[i].as_array();
+      const std::string& state = r.at(0).str();
+      auto cursor = static_cast<std::uint64_t>(r.at(1).integer());
+      auto deliveries = static_cast<std::uint64_t>(r.at(2).integer());
+      if (state == "run") {
+        ++stats_.started;
+        ++running_;
+        running_entries_.insert(ready[i].e.id);
+        asio::co_spawn(ex_,
+                       run_job(std::move(ready[i].e), std::move(ready[i].job), cursor, deliveries),
+                       asio::detached);
+      } else if (state == "exceeded") {
+        std::string last = r.at(4).str();
+        std::string reason = "delivered " + std::to_string(deliveries - 1)
+                             + " times without finishing"
+                             + (last.empty() ? "" : "; last error: " + last);
+        co_await dead_letter(ready[i].e, reason, deliveries - 1);
+      }
+    }
+  }
+
+  static std::unique_ptr<prepared_job> prepare(const job_handler& h, std::string_view body,
+                                               std::string& problem) {
+    try {
+      return h.prepare(body);
+    } catch (const bad_job& b) {
+      problem = b.what();
+      return nullptr;
+    }
+  }
+
+  asio::awaitable<void> dead_letter(const entry& e, const std::string& reason,
+                                    std::uint64_t deliveries) {
+    bool has_task = valid_task_id(e.task_id);
+    std::vector<std::string> keys{keys_.jobs(), keys_.dead(),
+                                  keys_.task(has_task ? e.task_id : "-"),
+                                  keys_.items(has_task ? e.task_id : "-")};
+    std::vector<std::string> args{std::string(queue_keys::group),
+                                  e.id,
+                                  reason,
+                                  std::to_string(deliveries),
+                                  std::to_string(now_ms()),
+                                  std::to_string(config_.task_ttl.count()),
+                                  e.type,
+                                  e.account,
+                                  has_task ? "" : "no_task"};
+    try {
+      co_await shared_.eval(scripts::dead_letter(), keys, args);
+      ++stats_.dead;
+      spdlog::warn("task {}: dead-lettered (entry {}): {}", has_task ? e.task_id : "(none)", e.id,
+                   reason);
+    } catch (const std::exception& ex) {
+      spdlog::warn("task {}: cannot dead-letter entry {}: {}", e.task_id, e.id, ex.what());
+    }
+  }
+
+  // --- running a job ---------------------------------------------------------------------------
+
+  asio::awaitable<void> run_job(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
+                                std::uint64_t deliveries) {
+    auto self = shared_from_this();
+    job_context ctx{e.task_id, e.type, e.account, e.id, deliveries};
+    const std::uint64_t total = job->total();
+    try {
+      for (;;) {
+        if (draining_) break;
+        if (lost_entries_.erase(e.id)) {
+          ++stats_.lost;
+          break;
+        }
+        std::uint64_t end = std::min(total, cursor + config_.chunk_size);
+        chunk_result r;
+        std::string error;
+        try {
+          r = co_await job->run(ctx, cursor, end);
+        } catch (const std::exception& ex) {
+          error = ex.what();
+          if (error.empty()) error = "the handler failed";
+        }
+        if (!error.empty()) {
+          ++stats_.errors;
+          spdlog::error("task {}: items {}..{} failed: {}", e.task_id, cursor, end, error);
+          co_await note_error(e.task_id, error);
+          break;  // left pending: delivered again once claimed
+        }
+        if (r.retry_after) {
+          co_await retry_later(e, deliveries, *r.retry_after, r.retry_reason);
+          break;
+        }
+        auto [state, next] = co_await commit(e, cursor, end, r, end >= total);
+        if (state == "ok") {
+          ++stats_.chunks;
+          cursor = end;
+          if (end >= total) {
+            ++stats_.completed;
+            break;
+          }
+        } else if (state == "stale") {
+          cursor = next;
+          if (cursor >= total) break;
+        } else {
+          if (state == "lost") ++stats_.lost;
+          break;
+        }
+      }
+    } catch (const std::exception& ex) {
+      spdlog::warn("task {}: stopped, left for a claimer: {}", e.task_id, ex.what());
+    }
+    running_entries_.erase(e.id);
+    --running_;
+    wake_.cancel();
+    if (draining_ && running_ == 0) done_.cancel();
+  }
+
+  asio::awaitable<std::pair<std::string, std::uint64_t>> commit(const entry& e, std::uint64_t begin,
+                                                                std::uint64_t end,
+                                                                const chunk_result& r, bool final) {
+    std::vector<std::string> keys{keys_.jobs(), keys_.task(e.task_id), keys_.items(e.task_id)};
+    std::vector<std::string> args{std::string(queue_keys::group),
+                                  config_.consumer,
+                                  e.id,
+                                  std::to_string(begin),
+                                  std::to_string(end),
+                                  std::to_string(r.processed),
+                                  std::to_string(r.sent),
+                                  std::to_string(r.scheduled),
+                                  std::to_string(r.skipped),
+                                  std::to_string(r.failed),
+                                  final ? "1" : "0",
+                                  std::to_string(now_ms()),
+                                  std::to_string(config_.task_ttl.count())};
+    for (const auto& o : r.outcomes) {
+      args.push_back(std::to_string(o.index));
+      args.push_back(o.to_json());
+    }
+    auto reply = co_await shared_.eval(scripts::commit(), keys, args);
+    const auto& a = reply.as_array();
+    co_return std::pair{a.at(0).as_string(), static_cast<std::uint64_t>(a.at(1).integer())};
+  }
+
+  asio::awaitable<void> note_error(const std::string& task_id, std::string what) {
+    auto [ec, r] = co_await shared_.async_exec(
+        redis::command("HSET", keys_.task(task_id), "last_error", std::move(what)),
+        asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+  }
+
+  asio::awaitable<void> retry_later(const entry& e, std::uint64_t deliveries,
+                                    std::chrono::milliseconds at_least, const std::string& why) {
+    backoff b(config_.retry_backoff);
+    std::chrono::milliseconds delay{0};
+    for (std::uint64_t i = 0; i < deliveries; ++i) delay = b.next(random_());
+    delay = std::max(delay, at_least);
+    std::vector<std::string> keys{keys_.jobs(), keys_.delayed(), keys_.task(e.task_id)};
+    std::vector<std::string> args{std::string(queue_keys::group), config_.consumer, e.id,
+                                  std::to_string(now_ms() + delay.count()), why};
+    co_await shared_.eval(scripts::retry(), keys, args);
+    if (promoter_sleep_) promoter_sleep_->cancel();  // it may be sleeping past the new due time
+    ++stats_.retried;
+    spdlog::info("task {}: will run again in {} ms: {}", e.task_id, delay.count(), why);
+  }
+
+  // --- claiming, heartbeats, delayed jobs ------------------------------------------------------
+
+  asio::awaitable<void> claim_loop() {
+    auto period = std::clamp(config_.claim_idle / 2, std::chrono::milliseconds(100),
+                             std::chrono::milliseconds(5000));
+    while (!draining_) {
+      co_await sleep(period);
+      std::string cursor = "0-0";
+      while (!draining_ && config_.workers > running_) {
+        auto n = std::min<std::size_t>(config_.workers - running_, 100);
+        auto [ec, r] = co_await shared_.async_exec(
+            redis::command("XAUTOCLAIM", keys_.jobs(), queue_keys::group, config_.consumer,
+                           config_.claim_idle.count(), cursor, "COUNT", n),
+            asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+          if (r.str().starts_with("NOGROUP"))
+            co_await try_ensure_group();
+          else
+            warn_once("claiming idle jobs", ec, r);
+          break;
+        }
+        const auto& a = r.as_array();
+        std::vector<entry> entries;
+        collect_entries(a.at(1), entries);
+        if (!entries.empty()) {
+          stats_.claimed += entries.size();
+          spdlog::info("queue: claimed {} jobs idle for over {} ms", entries.size(),
+                       config_.claim_idle.count());
+          co_await start_entries(std::move(entries));
+        }
+        cursor = a.at(0).str();
+        if (cursor == "0-0") break;
+      }
+    }
+  }
+
+  // Keeps running jobs from looking idle to claimers; learns of those claimed away meanwhile.
+  asio::awaitable<void> touch_loop() {
+    auto period = std::max(config_.claim_idle / 3, std::chrono::milliseconds(50));
+    while (!draining_) {
+      co_await sleep(period);
+      if (running_entries_.empty()) continue;
+      std::vector<std::string> keys{keys_.jobs()};
+      std::vector<std::string> args{std::string(queue_keys::group), config_.consumer};
+      args.insert(args.end(), running_entries_.begin(), running_entries_.end());
+      redis::reply r;
+      try {
+        r = co_await shared_.eval(scripts::touch(), keys, args);
+      } catch (const std::exception& e) {
+        spdlog::debug("queue: touching running jobs: {}", e.what());
+        continue;
+      }
+      for (const auto& id : r.as_array()) lost_entries_.insert(id.str());
+    }
+  }
+
+  asio::awaitable<void> promote_loop() {
+    while (!draining_) {
+      std::vector<std::string> keys{keys_.delayed(), keys_.jobs()};
+      auto now = now_ms();
+      std::vector<std::string> args{std::to_string(now), "100"};
+      std::chrono::milliseconds pause = 1s;
+      try {
+        auto r = co_await shared_.eval(scripts::promote(), keys, args);
+        const auto& a = r.as_array();
+        auto moved = a.at(0).integer();
+        auto next = a.at(1).integer();
+        if (moved >= 100)
+          pause = 0ms;
+        else if (next >= 0)
+          pause = std::clamp(std::chrono::milliseconds(next - now), 10ms, 1000ms);
+      } catch (const std::exception& e) {
+        spdlog::debug("queue: promoting delayed jobs: {}", e.what());
+      }
+      if (pause.count() > 0) co_await sleep(pause, &promoter_sleep_);
+    }
+  }
+
+  asio::any_io_executor ex_;
+  redis::client& shared_;
+  redis::client& blocking_;
+  queue_keys keys_;
+  const handler_registry& handlers_;
+  worker_config config_;
+
+  bool draining_ = false;
+  std::size_t running_ = 0;
+  int loops_ = 0;
+  std::set<std::string> running_entries_;
+  std::unordered_set<std::string> lost_entries_;
+  std::set<asio::steady_timer*> sleepers_;
+  asio::steady_timer* promoter_sleep_ = nullptr;
+  asio::steady_timer wake_, done_;
+  std::mt19937_64 random_;
+  std::chrono::steady_clock::time_point last_warning_{};
+  worker_stats stats_;
+};
+
+worker_pool::worker_pool(asio::any_io_executor ex, redis::client& shared, redis::client& blocking,
+                         queue_keys keys, const handler_registry& handlers, worker_config config)
+    : impl_(std::make_shared<impl>(std::move(ex), shared, blocking, std::move(keys), handlers,
+                                   std::move(config))) {}
+
+worker_pool::~worker_pool() = default;
+
+asio::awaitable<void> worker_pool::run() {
+  return impl_->run();
+}
+void worker_pool::drain() {
+  impl_->drain();
+}
+std::size_t worker_pool::running() const {
+  return impl_->running();
+}
+worker_stats worker_pool::stats() const {
+  return impl_->stats();
+}
+const std::string& worker_pool::consumer() const {
+  return impl_->consumer();
+}
+
+}  // namespace herald::queue

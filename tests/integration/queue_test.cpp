@@ -1,0 +1,355 @@
+// The queue against a real redis-server: every enqueue path, idempotency, run_at, retries with
+// backoff, dead letters, cancellation, expiry and trimming, with a worker pool in this process.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "herald/queue/handler.hpp"
+#include "herald/queue/task_store.hpp"
+#include "herald/queue/worker_pool.hpp"
+#include "herald/redis/client.hpp"
+#include "support/redis_server.hpp"
+#include "support/run_awaitable.hpp"
+
+namespace herald::queue {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::run_awaitable;
+
+// A job type for tests whose behaviour the test sets: throw, or ask for a retry, on the first
+// deliveries; every call is counted.
+struct scripted_handler : job_handler {
+  struct job : prepared_job {
+    scripted_handler* owner;
+    explicit job(scripted_handler* o) : owner(o) {}
+    std::uint64_t total() const override { return owner->items; }
+    asio::awaitable<chunk_result> run(const job_context& ctx, std::uint64_t begin,
+                                      std::uint64_t end) override {
+      ++owner->calls;
+      owner->deliveries_seen.push_back(ctx.deliveries);
+      if (ctx.deliveries <= owner->throw_first) throw std::runtime_error("scripted failure");
+      chunk_result r;
+      if (ctx.deliveries <= owner->retry_first) {
+        r.retry_after = 0ms;
+        r.retry_reason = "provider unavailable";
+        co_return r;
+      }
+      r.processed = end - begin;
+      for (auto i = begin; i < end; ++i) {
+        if (i % 2 == 0) {
+          ++r.sent;
+          r.outcomes.push_back({i, item_outcome::kind::sent, "p" + std::to_string(i), "", ""});
+        } else {
+          ++r.failed;
+          r.outcomes.push_back({i, item_outcome::kind::failed, "", "bad_item", "odd index"});
+        }
+      }
+      co_return r;
+    }
+  };
+  std::unique_ptr<prepared_job> prepare(std::string_view body) const override {
+    if (body.find("unparsable") != std::string_view::npos) throw bad_job("body.x: not allowed");
+    return std::make_unique<job>(const_cast<scripted_handler*>(this));
+  }
+  std::uint64_t items = 4;
+  std::uint64_t throw_first = 0, retry_first = 0;
+  mutable int calls = 0;
+  mutable std::vector<std::uint64_t> deliveries_seen;
+};
+
+class Queue : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    redis::client_config cfg;
+    cfg.url = server_.url();
+    shared_ = std::make_unique<redis::client>(io_.get_executor(), cfg);
+    blocking_ = std::make_unique<redis::client>(io_.get_executor(), cfg);
+    shared_->start();
+    blocking_->start();
+    store_ = std::make_unique<task_store>(*shared_, keys_, 60s);
+    add_builtin_handlers(handlers_);
+    scripted_ = std::make_shared<scripted_handler>();
+    handlers_.add("scripted", scripted_);
+  }
+
+  void TearDown() override {
+    if (pool_) {
+      pool_->drain();
+      auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (!pool_done_ && std::chrono::steady_clock::now() < deadline) io_.run_one_for(50ms);
+      EXPECT_TRUE(pool_done_) << "the pool drained";
+    }
+    shared_->stop();
+    blocking_->stop();
+    io_.restart();
+    io_.run_for(50ms);
+  }
+
+  void start_pool(worker_config cfg = {}) {
+    cfg.consumer = "test-" + std::to_string(++pools_);
+    cfg.block = 100ms;
+    if (cfg.task_ttl == worker_config{}.task_ttl) cfg.task_ttl = 60s;  // as the store's
+    pool_ = std::make_unique<worker_pool>(io_.get_executor(), *shared_, *blocking_, keys_,
+                                          handlers_, cfg);
+    asio::co_spawn(io_, pool_->run(), [this](std::exception_ptr) { pool_done_ = true; });
+  }
+
+  // Runs the event loop until the task is in `status` (or `within` passes).
+  task_record wait_for(const std::string& id, task_status status,
+                       std::chrono::milliseconds within = 10s) {
+    return run_awaitable(io_, [&]() -> asio::awaitable<task_record> {
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      auto deadline = std::chrono::steady_clock::now() + within;
+      for (;;) {
+        auto task = co_await store_->get(id);
+        if (task && task->status == status) co_return *task;
+        if (std::chrono::steady_clock::now() > deadline)
+          throw std::runtime_error("task " + id + " is "
+                                   + (task ? std::string(to_string(task->status)) : "missing")
+                                   + ", not " + std::string(to_string(status)));
+        t.expires_after(10ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+    }());
+  }
+
+  std::string enqueue(new_job job) {
+    if (job.account.empty()) job.account = "acme";
+    return run_awaitable(io_, store_->enqueue(std::move(job))).task_id;
+  }
+
+  long long count(const std::vector<std::string>& cmd) { return server_.integer(cmd); }
+
+  test::redis_server server_;
+  asio::io_context io_{1};
+  queue_keys keys_{"herald", "default"};
+  std::unique_ptr<redis::client> shared_, blocking_;
+  std::unique_ptr<task_store> store_;
+  handler_registry handlers_;
+  std::shared_ptr<scripted_handler> scripted_;
+  std::unique_ptr<worker_pool> pool_;
+  bool pool_done_ = false;
+  int pools_ = 0;
+};
+
+TEST_F(Queue, EnqueueScriptCreatesTheQueuedTaskAndItsEntryTogether) {
+  auto id = enqueue({.type = "noop", .body = R"({"items": 3})", .total = 3});
+  auto task = run_awaitable(io_, store_->get(id));
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->status, task_status::queued);
+  EXPECT_EQ(task->total, 3u);
+  EXPECT_EQ(task->account, "acme");
+  EXPECT_GT(task->created_at, 0);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 1);
+  auto fields = server_.command({"XRANGE", keys_.jobs(), "-", "+"});
+  EXPECT_NE(fields.find("task_id\n" + id), std::string::npos) << fields;
+  EXPECT_NE(fields.find("body\n{\"items\": 3}"), std::string::npos) << fields;
+  EXPECT_EQ(count({"ZSCORE", keys_.account_tasks("acme"), id}), task->created_at);
+
+  start_pool();
+  auto done = wait_for(id, task_status::completed);
+  EXPECT_EQ(done.processed, 3u);
+  EXPECT_EQ(done.progress(), 100);
+  EXPECT_GE(done.started_at, done.created_at);
+  EXPECT_GE(done.finished_at, done.started_at);
+  EXPECT_EQ(done.expires_at, done.finished_at + 60'000);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0) << "acknowledged entries are deleted";
+}
+
+TEST_F(Queue, AnIdempotencyKeyReturnsTheEarlierTaskAndEnqueuesNothing) {
+  auto first = run_awaitable(
+      io_, store_->enqueue(
+               {.type = "noop", .account = "acme", .body = "{}", .idempotency_key = "order-7"}));
+  auto second = run_awaitable(
+      io_, store_->enqueue(
+               {.type = "noop", .account = "acme", .body = "{}", .idempotency_key = "order-7"}));
+  EXPECT_TRUE(first.created);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.task_id, first.task_id);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 1);
+  // Another account's identical key is another task.
+  auto other = run_awaitable(
+      io_, store_->enqueue(
+               {.type = "noop", .account = "globex", .body = "{}", .idempotency_key = "order-7"}));
+  EXPECT_TRUE(other.created);
+  EXPECT_NE(other.task_id, first.task_id);
+}
+
+TEST_F(Queue, APlainXaddIsPickedUpAndItsTaskAppears) {
+  start_pool();
+  server_.command({"XADD", keys_.jobs(), "*", "v", "1", "type", "noop", "task_id", "from-cli",
+                   "account", "acme", "body", R"({"items": 250})"});
+  auto task = wait_for("from-cli", task_status::completed);
+  EXPECT_EQ(task.total, 250u);
+  EXPECT_EQ(task.processed, 250u);
+  EXPECT_EQ(task.type, "noop");
+  EXPECT_EQ(count({"XPENDING", keys_.jobs(), "workers"}), 0);
+}
+
+TEST_F(Queue, AJobWithRunAtWaitsInTheDelayedSet) {
+  start_pool();
+  auto due = now_ms() + 700;
+  auto id = enqueue({.type = "noop", .body = "{}", .run_at = due});
+  EXPECT_EQ(count({"ZCARD", keys_.delayed()}), 1);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0);
+  io_.run_for(300ms);
+  EXPECT_EQ(run_awaitable(io_, store_->get(id))->status, task_status::queued);
+  auto task = wait_for(id, task_status::completed);
+  EXPECT_GE(task.started_at, due);
+  EXPECT_EQ(task.run_at, due);
+  EXPECT_EQ(count({"ZCARD", keys_.delayed()}), 0);
+}
+
+TEST_F(Queue, AnUnparsableBodyGoesToTheDeadLettersAtOnceNamingTheField) {
+  start_pool();
+  auto id = enqueue({.type = "noop", .body = R"({"items": "many"})"});
+  auto task = wait_for(id, task_status::failed);
+  EXPECT_EQ(task.error_text, "body.items: must be a non-negative integer");
+  auto dead = run_awaitable(io_, store_->dead_letters());
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].task_id, id);
+  EXPECT_EQ(dead[0].reason, task.error_text);
+  EXPECT_EQ(scripted_->calls, 0);
+
+  // An entry without a task id cannot fail a task, but still leaves the stream.
+  server_.command(
+      {"XADD", keys_.jobs(), "*", "v", "1", "type", "noop", "account", "acme", "body", "{}"});
+  EXPECT_TRUE(test::wait_until(
+      [&] {
+        io_.run_for(20ms);
+        return count({"XLEN", keys_.dead()}) == 2;
+      },
+      5s));
+  EXPECT_NE(server_.command({"XRANGE", keys_.dead(), "-", "+"}).find("task_id: required"),
+            std::string::npos);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0);
+}
+
+TEST_F(Queue, ARetryWaitsWithBackoffThenResumes) {
+  scripted_->retry_first = 2;
+  worker_config cfg;
+  cfg.retry_backoff = {100ms, 1000ms, backoff_policy::jitter::equal};
+  start_pool(cfg);
+  auto id = enqueue({.type = "scripted", .body = "{}"});
+  auto task = wait_for(id, task_status::completed);
+  // Two retries: at least 50 ms (first backoff, [50, 100]) and 100 ms (second, [100, 200]).
+  EXPECT_GE(task.finished_at - task.created_at, 150);
+  EXPECT_EQ(task.deliveries, 3u);
+  EXPECT_EQ(task.processed, 4u);
+  EXPECT_EQ(task.sent, 2u);
+  EXPECT_EQ(task.failed, 2u);
+  EXPECT_EQ(pool_->stats().retried, 2u);
+  EXPECT_EQ(task.last_error, "provider unavailable");
+  EXPECT_EQ(scripted_->deliveries_seen, (std::vector<std::uint64_t>{1, 2, 3}));
+  // The outcomes worth keeping were recorded with their items.
+  auto items = run_awaitable(io_, store_->items(id, 0, 10));
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(items[0].profile_id, "p0");
+  EXPECT_EQ(items[1].code, "bad_item");
+  EXPECT_EQ(items[1].outcome, item_outcome::kind::failed);
+}
+
+TEST_F(Queue, APoisonJobIsDeadLetteredAfterExactlyMaxDeliveriesAndOthersStillRun) {
+  scripted_->throw_first = 1000;
+  worker_config cfg;
+  cfg.claim_idle = 200ms;
+  cfg.max_deliveries = 3;
+  start_pool(cfg);
+  auto poison = enqueue({.type = "scripted", .body = "{}"});
+  auto task = wait_for(poison, task_status::failed, 15s);
+  EXPECT_EQ(scripted_->calls, 3) << "the handler ran once per delivery, max_deliveries times";
+  EXPECT_NE(task.error_text.find("delivered 3 times"), std::string::npos) << task.error_text;
+  EXPECT_NE(task.error_text.find("scripted failure"), std::string::npos) << task.error_text;
+  auto dead = run_awaitable(io_, store_->dead_letters());
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].task_id, poison);
+  EXPECT_EQ(dead[0].deliveries, 3u);
+  auto healthy = enqueue({.type = "noop", .body = R"({"items": 10})"});
+  EXPECT_EQ(wait_for(healthy, task_status::completed).processed, 10u);
+
+  // A dead letter put back runs again from where it stopped.
+  scripted_->throw_first = 0;
+  EXPECT_TRUE(run_awaitable(io_, store_->retry_dead(dead[0].id)));
+  EXPECT_EQ(wait_for(poison, task_status::completed).processed, 4u);
+  EXPECT_EQ(count({"XLEN", keys_.dead()}), 0);
+}
+
+TEST_F(Queue, CancellingStopsAJobAndKeepsWhatWasDone) {
+  worker_config cfg;
+  cfg.chunk_size = 1;
+  start_pool(cfg);
+  auto id = enqueue({.type = "sleep", .body = R"({"items": 100, "ms": 20})"});
+  wait_for(id, task_status::processing);
+  io_.run_for(150ms);
+  EXPECT_EQ(run_awaitable(io_, store_->cancel(id, "globex")), std::nullopt)
+      << "another account cannot cancel it";
+  EXPECT_EQ(run_awaitable(io_, store_->cancel(id, "acme")), task_status::cancelled);
+  auto task = wait_for(id, task_status::cancelled);
+  io_.run_for(100ms);
+  auto later = *run_awaitable(io_, store_->get(id));
+  EXPECT_EQ(later.status, task_status::cancelled);
+  EXPECT_GT(later.processed, 0u);
+  EXPECT_LT(later.processed, 100u);
+  EXPECT_LE(later.processed, task.processed + 1) << "at most the chunk in flight counted";
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0);
+  EXPECT_EQ(count({"XPENDING", keys_.jobs(), "workers"}), 0);
+}
+
+TEST_F(Queue, FinishedTasksExpireAfterTheirTtl) {
+  store_ = std::make_unique<task_store>(*shared_, keys_, 1s);
+  worker_config cfg;
+  cfg.task_ttl = 1s;
+  start_pool(cfg);
+  auto id = enqueue({.type = "scripted", .body = "{}"});
+  auto task = wait_for(id, task_status::completed);
+  EXPECT_EQ(task.expires_at, task.finished_at + 1000);
+  auto ttl = count({"PTTL", keys_.task(id)});
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 1000);
+  EXPECT_GT(count({"PTTL", keys_.items(id)}), 0);
+  EXPECT_TRUE(test::wait_until([&] { return count({"EXISTS", keys_.task(id)}) == 0; }, 3s));
+  EXPECT_FALSE(run_awaitable(io_, store_->get(id)));
+}
+
+TEST_F(Queue, TrimmingDuringLoadRemovesNoPendingEntry) {
+  // Entries some other tool read and acknowledged without deleting: trim may remove them.
+  server_.command({"XGROUP", "CREATE", keys_.jobs(), "workers", "0", "MKSTREAM"});
+  for (int i = 0; i < 5; ++i)
+    server_.command({"XADD", keys_.jobs(), "*", "v", "1", "type", "noop", "task_id",
+                     "acked-" + std::to_string(i), "account", "acme", "body", "{}"});
+  server_.command(
+      {"XREADGROUP", "GROUP", "workers", "tool", "COUNT", "5", "STREAMS", keys_.jobs(), ">"});
+  EXPECT_EQ(count({"EVAL",
+                   "local n = 0 for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do "
+                   "n = n + redis.call('XACK', KEYS[1], 'workers', e[1]) end return n",
+                   "1", keys_.jobs()}),
+            5);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 5);
+
+  worker_config cfg;
+  cfg.chunk_size = 1;
+  cfg.workers = 50;
+  start_pool(cfg);
+  std::vector<new_job> jobs;
+  for (int i = 0; i < 300; ++i)
+    jobs.push_back({.type = "sleep", .account = "acme", .body = R"({"items": 3, "ms": 2})"});
+  auto ids = run_awaitable(io_, store_->enqueue(std::move(jobs)));
+  std::uint64_t trimmed = 0;
+  for (int round = 0; round < 30; ++round) {
+    io_.run_for(20ms);
+    trimmed += run_awaitable(io_, store_->trim());
+  }
+  for (const auto& e : ids)
+    EXPECT_EQ(wait_for(e.task_id, task_status::completed, 30s).processed, 3u);
+  EXPECT_EQ(trimmed, 5u) << "only the acknowledged entries were trimmed";
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0);
+}
+
+}  // namespace
+}  // namespace herald::queue
