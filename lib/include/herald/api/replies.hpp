@@ -1,0 +1,26 @@
+// The replies Herald's API routes share: the success envelope, and the refusals for bad input,
+// missing or unknown tokens and an unreachable Redis, each with error_debug saying what to fix.
+#pragma once
+
+#include <string_view>
+
+#include "herald/http/message.hpp"
+
+namespace herald::api {
+
+// 200 {"error": 0, "error_text": "Successful operation", "data": <data_json>}
+http::response ok_reply(std::string_view data_json);
+
+// 400 {"error": 400, "error_debug": <debug>, "error_text": "Invalid request"}; `debug` names the
+// field first: "task_id: required".
+http::response invalid_request(std::string_view debug);
+
+// 401 {"error": 401, "error_debug": <debug>, "error_text": "Unauthorized"}, with
+// WWW-Authenticate: Bearer. `debug` must never quote the token.
+http::response unauthorized(std::string_view debug);
+
+// 503 {"error": 503, "error_debug": <debug>, "error_text": "Service unavailable"}, with
+// Retry-After: 1.
+http::response service_unavailable(std::string_view debug);
+
+}  // namespace herald::api

@@ -1,0 +1,39 @@
+// Reading an API request: its JSON body, parsed once, and the account of the token it presents,
+// or the refusal (400, 401) that says what is wrong.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "herald/auth/tokens.hpp"
+#include "herald/http/message.hpp"
+
+namespace herald::api {
+
+// A request's JSON body. Views taken from object() live as long as this.
+class json_body {
+ public:
+  json_body() = default;
+  json_body(const json_body&) = delete;
+  json_body& operator=(const json_body&) = delete;
+
+  // Parses `text`: nothing when it is a JSON object, else the 400 reply saying why.
+  std::optional<http::response> parse(std::string_view text);
+
+  simdjson::dom::object object() const { return object_; }
+
+ private:
+  simdjson::dom::parser parser_;
+  simdjson::dom::object object_;
+};
+
+// The account whose token the request presents: the body's "token" field when `body` is given
+// and has one, else `Authorization: Bearer`. Nothing and `refusal` set (401 for a missing or
+// unknown token, 400 for a "token" that is not a string) otherwise. The token is never quoted.
+std::optional<std::string> authenticate(const auth::token_table& tokens, const http::request& req,
+                                        const json_body* body, http::response& refusal);
+
+}  // namespace herald::api

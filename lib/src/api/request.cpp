@@ -1,0 +1,53 @@
+#include "herald/api/request.hpp"
+
+#include "herald/api/replies.hpp"
+#include "herald/auth/request_token.hpp"
+
+namespace herald::api {
+
+std::optional<http::response> json_body::parse(std::string_view text) {
+  simdjson::dom::element root;
+  if (auto error = parser_.parse(text.data(), text.size()).get(root); error) {
+    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+      return invalid_request("body: expected a JSON object, the body is empty");
+    }
+    return invalid_request(std::string("body: not valid JSON (") + simdjson::error_message(error)
+                           + ")");
+  }
+  if (root.get(object_) != simdjson::SUCCESS) {
+    return invalid_request("body: expected a JSON object");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> authenticate(const auth::token_table& tokens, const http::request& req,
+                                        const json_body* body, http::response& refusal) {
+  std::optional<std::string_view> token;
+  if (body != nullptr) {
+    std::string_view value;
+    switch (auth::body_token(body->object()).get(value)) {
+      case simdjson::SUCCESS:
+        token = value;
+        break;
+      case simdjson::NO_SUCH_FIELD:
+        break;
+      default:
+        refusal = invalid_request("token: must be a string");
+        return std::nullopt;
+    }
+  }
+  if (!token) token = auth::bearer_token(req);
+  if (!token) {
+    refusal = unauthorized(
+        "token: required, in the body's \"token\" field or an Authorization: Bearer header");
+    return std::nullopt;
+  }
+  auto account = tokens.account_for(*token);
+  if (!account) {
+    refusal = unauthorized("token: not a valid API token");
+    return std::nullopt;
+  }
+  return account;
+}
+
+}  // namespace herald::api

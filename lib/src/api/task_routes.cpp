@@ -1,0 +1,270 @@
+#include "herald/api/task_routes.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include "herald/api/replies.hpp"
+#include "herald/api/request.hpp"
+#include "herald/redis/error.hpp"
+
+namespace herald::api {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::string_view task_id_rule = "task_id: must be 1 to 64 characters of A-Za-z0-9_-";
+
+// What every route needs; shared by the handlers, which the router keeps.
+struct route_context {
+  queue::task_store& store;
+  const auth::token_table& tokens;
+  task_routes_config cfg;
+};
+
+// An unknown task and another account's task get this same reply, byte for byte.
+http::response task_not_found() {
+  return http::error_reply(bhttp::status::not_found, 404, "Task not found",
+                           "task_id: no such task");
+}
+
+std::optional<http::response> read_task_id(simdjson::dom::object body, std::string& out) {
+  simdjson::dom::element field;
+  if (body["task_id"].get(field) != simdjson::SUCCESS || field.is_null()) {
+    return invalid_request("task_id: required");
+  }
+  std::string_view id;
+  if (field.get(id) != simdjson::SUCCESS) return invalid_request("task_id: must be a string");
+  if (!queue::valid_task_id(id)) return invalid_request(task_id_rule);
+  out = id;
+  return std::nullopt;
+}
+
+// An optional integer field in [min, max]; `fallback` when absent or null.
+std::optional<http::response> read_count(simdjson::dom::object body, std::string_view name,
+                                         std::uint64_t fallback, std::uint64_t min,
+                                         std::uint64_t max, std::uint64_t& out) {
+  simdjson::dom::element field;
+  if (body[name].get(field) != simdjson::SUCCESS || field.is_null()) {
+    out = fallback;
+    return std::nullopt;
+  }
+  std::uint64_t value = 0;
+  if (field.get(value) != simdjson::SUCCESS || value < min || value > max) {
+    return invalid_request(std::string(name) + ": must be an integer from " + std::to_string(min)
+                           + " to " + std::to_string(max));
+  }
+  out = value;
+  return std::nullopt;
+}
+
+// The parts every POST task route reads: the body, the token's account and the task_id.
+struct task_request {
+  json_body body;
+  std::string account;
+  std::string task_id;
+};
+
+std::optional<http::response> read_task_request(const http::request& req,
+                                                const auth::token_table& tokens,
+                                                task_request& out) {
+  if (auto refusal = out.body.parse(req.body())) return refusal;
+  http::response refusal;
+  auto account = authenticate(tokens, req, &out.body, refusal);
+  if (!account) return refusal;
+  out.account = std::move(*account);
+  return read_task_id(out.body.object(), out.task_id);
+}
+
+asio::awaitable<http::response> status_reply(const route_context& c,
+                                             const queue::task_record& task) {
+  auto outcomes = co_await c.store.items(task.task_id, 0, c.cfg.max_result_items);
+  co_return http::json_reply(bhttp::status::ok, queue::status_reply_json(task, outcomes));
+}
+
+asio::awaitable<http::response> post_status(const route_context& c, const http::request& req) {
+  task_request r;
+  if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  auto task = co_await c.store.get(r.task_id, r.account);
+  if (!task) co_return task_not_found();
+  co_return co_await status_reply(c, *task);
+}
+
+// "60", "0.5", "1.25": a duration as seconds, the way a poller writes `wait`.
+std::string seconds_text(std::chrono::milliseconds d) {
+  std::string out = std::to_string(d.count() / 1000);
+  if (auto ms = d.count() % 1000; ms != 0) {
+    std::string fraction = std::to_string(1000 + ms).substr(1);
+    fraction.erase(fraction.find_last_not_of('0') + 1);
+    out += "." + fraction;
+  }
+  return out;
+}
+
+// The query parameters of GET /tasks/status.
+struct status_query {
+  std::string task_id;
+  std::optional<std::chrono::milliseconds> wait;
+};
+
+std::optional<http::response> read_status_query(const http::request& req,
+                                                std::chrono::milliseconds max_wait,
+                                                status_query& out) {
+  const auto target =
+      boost::urls::parse_uri_reference(std::string_view(req.target().data(), req.target().size()));
+  if (!target) return invalid_request("target: not a valid request target");
+  std::optional<std::string> task_id, wait;
+  for (const auto& param : target->params()) {
+    std::optional<std::string>* slot = param.key == "task_id" ? &task_id
+                                       : param.key == "wait"  ? &wait
+                                                              : nullptr;
+    if (slot == nullptr) continue;
+    if (slot->has_value()) return invalid_request(param.key + ": given more than once");
+    *slot = param.value;
+  }
+  if (!task_id) return invalid_request("task_id: required (GET /tasks/status?task_id=ID)");
+  if (!queue::valid_task_id(*task_id)) return invalid_request(task_id_rule);
+  out.task_id = std::move(*task_id);
+  if (wait) {
+    out.wait = parse_wait(*wait, max_wait);
+    if (!out.wait) {
+      return invalid_request("wait: must be a number of seconds greater than 0 and at most "
+                             + seconds_text(max_wait) + ", such as 2 or 0.5");
+    }
+  }
+  return std::nullopt;
+}
+
+// What a held reply watches: it is answered once either differs from when the request came.
+struct task_state {
+  queue::task_status status;
+  std::uint64_t processed;
+
+  explicit task_state(const queue::task_record& t) : status(t.status), processed(t.processed) {}
+  bool operator==(const task_state&) const = default;
+};
+
+asio::awaitable<http::response> get_status(const route_context& c, const http::request& req) {
+  http::response refusal;
+  const auto account = authenticate(c.tokens, req, nullptr, refusal);
+  if (!account) co_return refusal;
+  status_query q;
+  if (auto bad = read_status_query(req, c.cfg.max_wait, q)) co_return std::move(*bad);
+
+  auto task = co_await c.store.get(q.task_id, *account);
+  if (!task) co_return task_not_found();
+  // A finished task will not change: answer it at once, whatever the wait.
+  if (q.wait && !queue::is_final(task->status)) {
+    const task_state initial(*task);
+    const auto deadline = clock_type::now() + *q.wait;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      if (c.cfg.draining && c.cfg.draining()) break;
+      const auto now = clock_type::now();
+      if (now >= deadline) break;
+      timer.expires_after(std::min<clock_type::duration>(c.cfg.poll_interval, deadline - now));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      task = co_await c.store.get(q.task_id, *account);
+      if (!task) co_return task_not_found();  // expired or removed meanwhile
+      if (task_state(*task) != initial) break;
+    }
+  }
+  co_return co_await status_reply(c, *task);
+}
+
+asio::awaitable<http::response> post_cancel(const route_context& c, const http::request& req) {
+  task_request r;
+  if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  const auto status = co_await c.store.cancel(r.task_id, r.account);
+  if (!status) co_return task_not_found();
+  co_return ok_reply("{\"status\": " + http::json_quote(queue::to_string(*status)) + "}");
+}
+
+asio::awaitable<http::response> post_items(const route_context& c, const http::request& req) {
+  task_request r;
+  if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  std::uint64_t offset = 0, limit = 0;
+  constexpr auto max_offset = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (auto bad = read_count(r.body.object(), "offset", 0, 0, max_offset, offset)) {
+    co_return std::move(*bad);
+  }
+  if (auto bad = read_count(r.body.object(), "limit", c.cfg.default_items_limit, 1,
+                            c.cfg.max_items_limit, limit)) {
+    co_return std::move(*bad);
+  }
+  const auto task = co_await c.store.get(r.task_id, r.account);
+  if (!task) co_return task_not_found();
+  const auto items = co_await c.store.items(r.task_id, offset, limit);
+  std::string data = "{\"items\": [";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i != 0) data += ", ";
+    data += items[i].to_json();
+  }
+  data += "], \"offset\": " + std::to_string(offset) + ", \"limit\": " + std::to_string(limit)
+          + ", \"total\": " + std::to_string(task->total) + "}";
+  co_return ok_reply(data);
+}
+
+using route_body = asio::awaitable<http::response> (*)(const route_context&, const http::request&);
+
+// The route's handler: `body`, with a Redis failure answered 503 instead of 500.
+http::route_handler handler(std::shared_ptr<const route_context> c, std::string_view route,
+                            route_body body) {
+  return [c = std::move(c), route = std::string(route),
+          body](const http::request& req) -> asio::awaitable<http::response> {
+    std::string failure;
+    try {
+      co_return co_await body(*c, req);
+    } catch (const redis::error& e) {
+      // The target is not logged: a query string may carry what the client should not send.
+      spdlog::warn("http: {}: Redis failed: {}", route, e.what());
+      failure = e.code().message();
+    }
+    co_return service_unavailable("redis: " + failure);
+  };
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_wait(std::string_view text,
+                                                    std::chrono::milliseconds max_wait) {
+  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
+  double seconds = 0;
+  const auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), seconds, std::chars_format::fixed);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds)) {
+    return std::nullopt;
+  }
+  if (seconds <= 0 || seconds * 1000 > static_cast<double>(max_wait.count())) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));
+}
+
+void add_task_routes(http::router& routes, queue::task_store& store,
+                     const auth::token_table& tokens, task_routes_config cfg) {
+  const auto c =
+      std::make_shared<const route_context>(route_context{store, tokens, std::move(cfg)});
+  routes.add(bhttp::verb::post, "/api/v1.1/tasks/status",
+             handler(c, "POST /api/v1.1/tasks/status", post_status));
+  routes.add(bhttp::verb::get, "/tasks/status", handler(c, "GET /tasks/status", get_status));
+  routes.add(bhttp::verb::post, "/api/v1.1/tasks/cancel",
+             handler(c, "POST /api/v1.1/tasks/cancel", post_cancel));
+  routes.add(bhttp::verb::post, "/api/v1.1/tasks/items",
+             handler(c, "POST /api/v1.1/tasks/items", post_items));
+}
+
+}  // namespace herald::api
