@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <optional>
 
+#include "herald/api/task_routes.hpp"
+#include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/embedded/redis_supervisor.hpp"
 #include "herald/http/message.hpp"
@@ -115,7 +117,16 @@ asio::awaitable<bool> wait_for_redis(herald::redis::client& redis, const bool& s
 class heraldd {
  public:
   heraldd(int argc, const char* const* argv, herald::config::loaded_config loaded)
-      : argc_(argc), argv_(argv), config_(std::move(loaded.config)) {}
+      : argc_(argc),
+        argv_(argv),
+        config_(std::move(loaded.config)),
+        tokens_(config_.tokens_file.empty() ? herald::auth::token_table()
+                                            : herald::auth::token_table(config_.tokens_file)) {
+    if (config_.tokens_file.empty())
+      spdlog::warn("no tokens_file configured: the API refuses every token");
+    else
+      spdlog::info("{} API tokens from {}", tokens_.size(), config_.tokens_file.string());
+  }
 
   asio::awaitable<int> run() {
     auto ex = co_await asio::this_coro::executor;
@@ -185,6 +196,9 @@ class heraldd {
         std::make_shared<herald::queue::worker_pool>(ex, redis, *blocking, keys, handlers, workers);
 
     auto routes = health_routes(health_);
+    herald::api::task_routes_config task_api;
+    task_api.draining = [this] { return health_.draining; };
+    herald::api::add_task_routes(routes, store, tokens_, task_api);
     auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes));
     asio::ip::tcp::endpoint bound;
     try {
@@ -289,6 +303,12 @@ class heraldd {
           || loaded->config.state_dir != config_.state_dir)
         spdlog::warn("reload: redis_url, http_listen and state_dir take effect at restart");
       config_.log_level = loaded->config.log_level;
+      if (!config_.tokens_file.empty()) {
+        if (auto error = tokens_.reload())
+          spdlog::error("reload: keeping the previous tokens: {}", error->what());
+        else
+          spdlog::info("reload: {} API tokens", tokens_.size());
+      }
       spdlog::info("configuration reloaded (log level {})",
                    herald::log::level_name(config_.log_level));
     }
@@ -299,6 +319,7 @@ class heraldd {
   const char* const* argv_;
   herald::config::daemon_config config_;
   health health_;
+  herald::auth::token_table tokens_;
   std::optional<asio::steady_timer> stop_requested_;
   // Outlives the io_context (declared before it in main), since the watchdog holds its slot.
   asio::cancellation_signal stop_watchdog_;
@@ -318,6 +339,14 @@ int main(int argc, char** argv) {
       std::fputs(loaded->text.c_str(), stdout);
       return 0;
     case herald::config::run_mode::check_config:
+      if (!loaded->config.tokens_file.empty()) {
+        try {
+          herald::auth::load_tokens_file(loaded->config.tokens_file);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "heraldd: tokens_file: %s\n", e.what());
+          return 2;
+        }
+      }
       std::fputs(herald::config::to_ini(loaded->config).c_str(), stdout);
       return 0;
     case herald::config::run_mode::run:
@@ -326,10 +355,16 @@ int main(int argc, char** argv) {
   herald::log::setup_logging(loaded->config.log_format, loaded->config.log_level);
   std::signal(SIGPIPE, SIG_IGN);
 
-  heraldd d(argc, argv, std::move(*loaded));
+  std::optional<heraldd> d;
+  try {
+    d.emplace(argc, argv, std::move(*loaded));
+  } catch (const std::exception& e) {
+    spdlog::critical("heraldd cannot start: {}", e.what());
+    return 2;
+  }
   asio::io_context io(1);
   int code = 1;
-  asio::co_spawn(io, d.run(), [&](std::exception_ptr e, int c) {
+  asio::co_spawn(io, d->run(), [&](std::exception_ptr e, int c) {
     if (e) {
       try {
         std::rethrow_exception(e);

@@ -72,6 +72,7 @@ const std::map<std::string, std::string> non_defaults = {
     {"redis_command_timeout", "250ms"},
     {"prefix", "herald-b"},
     {"workers", "3"},
+    {"chunk_size", "25"},
     {"threads", "2"},
     {"claim_idle", "1m"},
     {"max_deliveries", "9"},
@@ -157,6 +158,7 @@ TEST(config, every_key_can_be_set_from_each_source) {
   EXPECT_EQ(c.claim_idle, 60s);
   EXPECT_EQ(c.task_ttl, std::chrono::hours(24));
   EXPECT_EQ(c.workers, 3u);
+  EXPECT_EQ(c.chunk_size, 25u);
 }
 
 TEST(config, file_then_environment_then_flags) {
@@ -311,6 +313,7 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"prefix", "", "\"\" must have 1 to 64 characters"},
       {"workers", "abc", "\"abc\" is not a whole number"},
       {"workers", "0", "0 is out of range 1..100000"},
+      {"chunk_size", "0", "0 is out of range 1..100000"},
       {"threads", "2000", "2000 is out of range 0..1024"},
       {"claim_idle", "500ms", "500ms is below the minimum 1s"},
       {"max_deliveries", "0", "0 is out of range 1..1000"},
