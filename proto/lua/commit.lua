@@ -1,44 +1,66 @@
--- Herald: a worker finished a chunk of a job's items. Counts it and moves the task's cursor, only
--- if the entry is still pending for this consumer (one that lost it to a claimer must not count
--- it again) and the chunk starts at the task's cursor (a chunk is never counted twice). The last
--- chunk also acknowledges and deletes the entry and completes the task.
+-- Herald: workers finished chunks of jobs' items; one call commits many chunks. Each is counted,
+-- and its task's cursor moved, only if its entry is still pending for this consumer (one that
+-- lost it to a claimer must not count it again) and the chunk starts at the task's cursor (a
+-- chunk is never counted twice). A job's last chunk also acknowledges its entry and completes
+-- its task. Acknowledged entries are left for trim.lua, which removes them in bulk.
 --
--- KEYS[1] the stream   KEYS[2] task hash   KEYS[3] task items (sorted set)
--- ARGV[1] group  ARGV[2] consumer  ARGV[3] entry id  ARGV[4] chunk start  ARGV[5] chunk end
--- ARGV[6..10] items processed, sent, scheduled, skipped, failed in this chunk
--- ARGV[11] 1 when this is the last chunk   ARGV[12] now (ms)   ARGV[13] task_ttl (ms)
--- ARGV[14..] item outcomes: index, JSON, index, JSON, ...
--- Returns {state, cursor}: 'ok' (counted), 'lost' (no longer ours), 'stale' (cursor elsewhere:
--- resume from it), 'done' (the task finished meanwhile, e.g. cancelled: stop)
-local id, consumer = ARGV[3], ARGV[2]
-local mine = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, consumer)
-if #mine == 0 then return {'lost', 0} end
-local f = redis.call('HMGET', KEYS[2], 'status', 'cursor')
-local status, cursor = f[1], tonumber(f[2])
-if status ~= 'processing' then
-  redis.call('XACK', KEYS[1], ARGV[1], id)
-  redis.call('XDEL', KEYS[1], id)
-  return {'done', cursor or 0}
+-- KEYS[1] the stream   then per chunk two keys: task hash, task items (sorted set)
+-- ARGV[1] group  ARGV[2] consumer  ARGV[3] now (ms)  ARGV[4] task_ttl (ms)
+-- then per chunk: entry id, chunk start, chunk end, items processed, sent, scheduled, skipped,
+--   failed (in this chunk), 1 when it is the job's last chunk else 0, the number of item
+--   outcomes N, then N pairs: item index, outcome JSON
+-- Returns, per chunk: {state, cursor}: 'ok' (counted), 'lost' (no longer ours), 'stale' (the
+-- cursor is elsewhere: resume from it), 'done' (the task finished meanwhile, e.g. cancelled: stop)
+local stream, group, consumer, now, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local counters = {'sent', 'scheduled', 'skipped', 'failed'}
+local out, a, k = {}, 5, 2
+while a <= #ARGV do
+  local id, first, last, final = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 8]
+  local n = tonumber(ARGV[a + 9])
+  local task, items = KEYS[k], KEYS[k + 1]
+  if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
+    out[#out + 1] = {'lost', 0}
+  else
+    local f = redis.call('HMGET', task, 'status', 'cursor', 'processed', 'sent', 'scheduled',
+                         'skipped', 'failed')
+    local cursor = tonumber(f[2]) or 0
+    if f[1] ~= 'processing' then
+      redis.call('XACK', stream, group, id)
+      out[#out + 1] = {'done', cursor}
+    elseif cursor ~= first then
+      out[#out + 1] = {'stale', cursor}
+    else
+      local set = {'cursor', last, 'processed', (tonumber(f[3]) or 0) + tonumber(ARGV[a + 3])}
+      for j = 1, 4 do
+        local d = tonumber(ARGV[a + 3 + j])
+        if d ~= 0 then
+          set[#set + 1] = counters[j]
+          set[#set + 1] = (tonumber(f[3 + j]) or 0) + d
+        end
+      end
+      for o = 0, n - 1 do
+        local index = ARGV[a + 10 + 2 * o]
+        redis.call('ZREMRANGEBYSCORE', items, index, index)
+        redis.call('ZADD', items, index, ARGV[a + 11 + 2 * o])
+      end
+      if final == '1' then
+        redis.call('XACK', stream, group, id)
+        set[#set + 1] = 'status'
+        set[#set + 1] = 'completed'
+        set[#set + 1] = 'finished_at'
+        set[#set + 1] = now
+        set[#set + 1] = 'expires_at'
+        set[#set + 1] = tonumber(now) + ttl
+      end
+      redis.call('HSET', task, unpack(set))
+      if final == '1' then
+        redis.call('PEXPIRE', task, ttl)
+        if n > 0 or first > 0 then redis.call('PEXPIRE', items, ttl) end
+      end
+      out[#out + 1] = {'ok', tonumber(last)}
+    end
+  end
+  a = a + 10 + 2 * n
+  k = k + 2
 end
-if cursor ~= tonumber(ARGV[4]) then return {'stale', cursor} end
-redis.call('HINCRBY', KEYS[2], 'processed', ARGV[6])
-if ARGV[7] ~= '0' then redis.call('HINCRBY', KEYS[2], 'sent', ARGV[7]) end
-if ARGV[8] ~= '0' then redis.call('HINCRBY', KEYS[2], 'scheduled', ARGV[8]) end
-if ARGV[9] ~= '0' then redis.call('HINCRBY', KEYS[2], 'skipped', ARGV[9]) end
-if ARGV[10] ~= '0' then redis.call('HINCRBY', KEYS[2], 'failed', ARGV[10]) end
-redis.call('HSET', KEYS[2], 'cursor', ARGV[5])
-for o = 14, #ARGV, 2 do
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], ARGV[o], ARGV[o])
-  redis.call('ZADD', KEYS[3], ARGV[o], ARGV[o + 1])
-end
-if ARGV[11] == '1' then
-  local ttl = tonumber(ARGV[13])
-  redis.call('XACK', KEYS[1], ARGV[1], id)
-  redis.call('XDEL', KEYS[1], id)
-  redis.call('HSET', KEYS[2], 'status', 'completed', 'finished_at', ARGV[12],
-             'expires_at', tonumber(ARGV[12]) + ttl)
-  redis.call('HDEL', KEYS[2], 'entry')
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
-end
-return {'ok', tonumber(ARGV[5])}
+return out

@@ -26,9 +26,9 @@ for i = 0, n - 1 do
   elseif redis.call('EXISTS', task_key) == 1 then
     return redis.error_reply('ERR task_id ' .. task_id .. ' is already in use')
   else
+    -- Counters and the cursor start absent, which reads as 0.
     redis.call('HSET', task_key, 'v', 1, 'type', jtype, 'account', account, 'status', 'queued',
-               'total', total == '' and 0 or total, 'processed', 0, 'sent', 0, 'scheduled', 0,
-               'skipped', 0, 'failed', 0, 'cursor', 0, 'deliveries', 0, 'created_at', now)
+               'total', total == '' and 0 or total, 'created_at', now)
     redis.call('ZADD', index_key, now, task_id)
     local fields = {'v', '1', 'type', jtype, 'task_id', task_id, 'account', account, 'body', body}
     if idem ~= '' then

@@ -133,10 +133,22 @@ struct drain_result {
   std::vector<double> status_ms;
 };
 
-// Waits until every listed task completed; returns the span from the first start to the last
-// finish, read from the tasks themselves.
+// Whether the workers are done: nothing waits in the stream for the group, nothing is pending.
+bool drained(const redis_server& redis) {
+  auto groups = redis.command({"XINFO", "GROUPS", "herald:{default}:jobs"});
+  auto value = [&](const std::string& name) {
+    auto at = groups.find(name + "\n");
+    if (at == std::string::npos) return std::string("?");
+    auto start = at + name.size() + 1;
+    return groups.substr(start, groups.find('\n', start) - start);
+  };
+  return value("pending") == "0" && value("lag") == "0";
+}
+
+// Waits until the workers are done, then returns the span from the first start to the last
+// finish of the listed tasks, read from the tasks themselves (all must have completed).
 double span_of(const redis_server& redis, const std::vector<std::string>& ids) {
-  // One script over all tasks: min(started_at), max(finished_at), and how many completed.
+  while (!drained(redis)) std::this_thread::sleep_for(20ms);
   std::string lua =
       "local first, last, done = nil, 0, 0 "
       "for i = 1, #ARGV do local f = redis.call('HMGET', 'herald:{default}:task:' .. ARGV[i], "
@@ -145,16 +157,15 @@ double span_of(const redis_server& redis, const std::vector<std::string>& ids) {
       "local s, e = tonumber(f[2]), tonumber(f[3]) "
       "if not first or s < first then first = s end if e > last then last = e end end end "
       "return {done, first or 0, last}";
-  for (;;) {
-    std::vector<std::string> cmd{"EVAL", lua, "0"};
-    cmd.insert(cmd.end(), ids.begin(), ids.end());
-    auto r = redis.command(cmd);
-    std::istringstream in(r);
-    long long done = 0, first = 0, last = 0;
-    in >> done >> first >> last;
-    if (done == static_cast<long long>(ids.size())) return (last - first) / 1000.0;
-    std::this_thread::sleep_for(50ms);
-  }
+  std::vector<std::string> cmd{"EVAL", lua, "0"};
+  cmd.insert(cmd.end(), ids.begin(), ids.end());
+  std::istringstream in(redis.command(cmd));
+  long long done = 0, first = 0, last = 0;
+  in >> done >> first >> last;
+  if (done != static_cast<long long>(ids.size()))
+    throw std::runtime_error("only " + std::to_string(done) + " of " + std::to_string(ids.size())
+                             + " tasks completed");
+  return std::max<long long>(1, last - first) / 1000.0;
 }
 
 drain_result drain(redis_server& redis, herald::test::heraldd_process& heraldd,
@@ -177,10 +188,11 @@ drain_result drain(redis_server& redis, herald::test::heraldd_process& heraldd,
       std::this_thread::sleep_for(20ms);
     }
   });
-  out.seconds = span_of(redis, ids);
+  while (!drained(redis)) std::this_thread::sleep_for(20ms);
+  out.commands = commands(redis) - before;
   done = true;
   poller.join();
-  out.commands = commands(redis) - before;
+  out.seconds = span_of(redis, ids);
   return out;
 }
 

@@ -126,6 +126,16 @@ class Queue : public ::testing::Test {
 
   long long count(const std::vector<std::string>& cmd) { return server_.integer(cmd); }
 
+  // Runs the workers until their periodic trim has emptied the stream (or 5 s pass).
+  bool stream_trimmed() {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (count({"XLEN", keys_.jobs()}) != 0) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.run_for(50ms);
+    }
+    return true;
+  }
+
   test::redis_server server_;
   asio::io_context io_{1};
   queue_keys keys_{"herald", "default"};
@@ -159,7 +169,8 @@ TEST_F(Queue, EnqueueScriptCreatesTheQueuedTaskAndItsEntryTogether) {
   EXPECT_GE(done.started_at, done.created_at);
   EXPECT_GE(done.finished_at, done.started_at);
   EXPECT_EQ(done.expires_at, done.finished_at + 60'000);
-  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0) << "acknowledged entries are deleted";
+  EXPECT_EQ(count({"XPENDING", keys_.jobs(), "workers"}), 0);
+  EXPECT_TRUE(stream_trimmed()) << "acknowledged entries are trimmed";
 }
 
 TEST_F(Queue, AnIdempotencyKeyReturnsTheEarlierTaskAndEnqueuesNothing) {
@@ -297,7 +308,7 @@ TEST_F(Queue, CancellingStopsAJobAndKeepsWhatWasDone) {
   EXPECT_GT(later.processed, 0u);
   EXPECT_LT(later.processed, 100u);
   EXPECT_LE(later.processed, task.processed + 1) << "at most the chunk in flight counted";
-  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0);
+  EXPECT_TRUE(stream_trimmed());
   EXPECT_EQ(count({"XPENDING", keys_.jobs(), "workers"}), 0);
 }
 
@@ -347,8 +358,8 @@ TEST_F(Queue, TrimmingDuringLoadRemovesNoPendingEntry) {
   }
   for (const auto& e : ids)
     EXPECT_EQ(wait_for(e.task_id, task_status::completed, 30s).processed, 3u);
-  EXPECT_EQ(trimmed, 5u) << "only the acknowledged entries were trimmed";
-  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 0);
+  EXPECT_GE(trimmed, 5u) << "the entries acknowledged by another tool were trimmed";
+  EXPECT_TRUE(stream_trimmed());
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
@@ -101,6 +103,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     spawn_loop(&impl::claim_loop);
     spawn_loop(&impl::promote_loop);
     spawn_loop(&impl::touch_loop);
+    spawn_loop(&impl::trim_loop);
     while (loops_ > 0 || running_ > 0) {
       done_.expires_at(asio::steady_timer::time_point::max());
       co_await done_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -364,30 +367,82 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     if (draining_ && running_ == 0) done_.cancel();
   }
 
-  asio::awaitable<std::pair<std::string, std::uint64_t>> commit(const entry& e, std::uint64_t begin,
-                                                                std::uint64_t end,
-                                                                const chunk_result& r, bool final) {
-    std::vector<std::string> keys{keys_.jobs(), keys_.task(e.task_id), keys_.items(e.task_id)};
-    std::vector<std::string> args{std::string(queue_keys::group),
-                                  config_.consumer,
-                                  e.id,
-                                  std::to_string(begin),
-                                  std::to_string(end),
-                                  std::to_string(r.processed),
-                                  std::to_string(r.sent),
-                                  std::to_string(r.scheduled),
-                                  std::to_string(r.skipped),
-                                  std::to_string(r.failed),
-                                  final ? "1" : "0",
+  // --- committing: the chunks finished in one turn of the event loop go in one script call ---
+
+  using commit_result = std::pair<std::string, std::uint64_t>;
+  using commit_signature = void(std::exception_ptr, commit_result);
+  struct commit_request {
+    const entry* e;
+    std::uint64_t begin, end;
+    const chunk_result* result;
+    bool final;
+    asio::any_completion_handler<commit_signature> handler;
+  };
+
+  asio::awaitable<commit_result> commit(const entry& e, std::uint64_t begin, std::uint64_t end,
+                                        const chunk_result& r, bool final) {
+    return asio::async_initiate<const asio::use_awaitable_t<>, commit_signature>(
+        [this, &e, begin, end, &r, final](auto handler) {
+          commits_.push_back(
+              commit_request{&e, begin, end, &r, final,
+                             asio::any_completion_handler<commit_signature>(std::move(handler))});
+          if (commits_.size() >= max_commit_batch) {
+            flush_commits();
+          } else if (!commit_flush_posted_) {
+            commit_flush_posted_ = true;
+            asio::post(ex_, [self = shared_from_this()] {
+              self->commit_flush_posted_ = false;
+              self->flush_commits();
+            });
+          }
+        },
+        asio::use_awaitable);
+  }
+
+  void flush_commits() {
+    if (commits_.empty()) return;
+    auto batch = std::make_shared<std::vector<commit_request>>(std::move(commits_));
+    commits_.clear();
+    std::vector<std::string> keys{keys_.jobs()};
+    std::vector<std::string> args{std::string(queue_keys::group), config_.consumer,
                                   std::to_string(now_ms()),
                                   std::to_string(config_.task_ttl.count())};
-    for (const auto& o : r.outcomes) {
-      args.push_back(std::to_string(o.index));
-      args.push_back(o.to_json());
+    keys.reserve(1 + 2 * batch->size());
+    args.reserve(4 + 10 * batch->size());
+    for (const auto& c : *batch) {
+      const chunk_result& r = *c.result;
+      keys.push_back(keys_.task(c.e->task_id));
+      keys.push_back(keys_.items(c.e->task_id));
+      args.insert(
+          args.end(),
+          {c.e->id, std::to_string(c.begin), std::to_string(c.end), std::to_string(r.processed),
+           std::to_string(r.sent), std::to_string(r.scheduled), std::to_string(r.skipped),
+           std::to_string(r.failed), c.final ? "1" : "0", std::to_string(r.outcomes.size())});
+      for (const auto& o : r.outcomes) {
+        args.push_back(std::to_string(o.index));
+        args.push_back(o.to_json());
+      }
     }
-    auto reply = co_await shared_.eval(scripts::commit(), keys, args);
-    const auto& a = reply.as_array();
-    co_return std::pair{a.at(0).as_string(), static_cast<std::uint64_t>(a.at(1).integer())};
+    asio::co_spawn(
+        ex_,
+        [](std::shared_ptr<impl> self, std::vector<std::string> keys,
+           std::vector<std::string> args) -> asio::awaitable<redis::reply> {
+          co_return co_await self->shared_.eval(scripts::commit(), keys, args);
+        }(shared_from_this(), std::move(keys), std::move(args)),
+        [batch](std::exception_ptr error, redis::reply reply) {
+          const auto* results = !error && reply.is_array() ? &reply.elements() : nullptr;
+          for (std::size_t i = 0; i < batch->size(); ++i) {
+            auto& handler = (*batch)[i].handler;
+            if (!results || i >= results->size()) {
+              auto e = error ? error
+                             : std::make_exception_ptr(std::runtime_error("commit: short reply"));
+              std::move(handler)(e, commit_result{});
+              continue;
+            }
+            const auto& r = (*results)[i].elements();
+            std::move(handler)(nullptr, commit_result{r.at(0).str(), r.at(1).integer()});
+          }
+        });
   }
 
   asio::awaitable<void> note_error(const std::string& task_id, std::string what) {
@@ -468,6 +523,20 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     }
   }
 
+  // Removes acknowledged entries in bulk (trim.lua never touches a pending or undelivered one).
+  asio::awaitable<void> trim_loop() {
+    while (!draining_) {
+      co_await sleep(1000ms);
+      std::vector<std::string> keys{keys_.jobs()};
+      std::vector<std::string> args{std::string(queue_keys::group)};
+      try {
+        co_await shared_.eval(scripts::trim(), keys, args);
+      } catch (const std::exception& e) {
+        spdlog::debug("queue: trimming: {}", e.what());
+      }
+    }
+  }
+
   asio::awaitable<void> promote_loop() {
     while (!draining_) {
       std::vector<std::string> keys{keys_.delayed(), keys_.jobs()};
@@ -502,6 +571,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   int loops_ = 0;
   std::set<std::string> running_entries_;
   std::unordered_set<std::string> lost_entries_;
+  static constexpr std::size_t max_commit_batch = 100;
+  std::vector<commit_request> commits_;
+  bool commit_flush_posted_ = false;
   std::set<asio::steady_timer*> sleepers_;
   asio::steady_timer* promoter_sleep_ = nullptr;
   asio::steady_timer wake_, done_;
