@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstdio>
 #include <optional>
+#include <thread>
 
 #include "herald/api/task_routes.hpp"
 #include "herald/auth/tokens.hpp"
@@ -114,6 +115,108 @@ asio::awaitable<bool> wait_for_redis(herald::redis::client& redis, const bool& s
   co_return false;
 }
 
+// The worker pools of one heraldd: one per thread, each with its own event loop and its own two
+// Redis connections (one for the blocking XREADGROUP); together they are one consumer.
+class worker_threads {
+ public:
+  worker_threads(const herald::redis::client_config& redis, const herald::queue::queue_keys& keys,
+                 const herald::queue::handler_registry& handlers,
+                 herald::queue::worker_config config, std::size_t threads,
+                 asio::any_io_executor owner)
+      : owner_(std::move(owner)), finished_(owner_, asio::steady_timer::time_point::max()) {
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    if (config.consumer.empty()) config.consumer = herald::queue::default_consumer_name();
+    consumer_ = config.consumer;
+    config.workers = std::max<std::size_t>(1, config.workers / threads);
+    for (std::size_t i = 0; i < threads; ++i) {
+      auto s = std::make_unique<shard>();
+      auto cfg = redis;
+      cfg.client_name += "-w" + std::to_string(i);
+      s->shared.emplace(s->io.get_executor(), cfg);
+      cfg.client_name += "-reader";
+      cfg.command_timeout += config.block;
+      s->blocking.emplace(s->io.get_executor(), cfg);
+      s->pool.emplace(s->io.get_executor(), *s->shared, *s->blocking, keys, handlers, config);
+      shards_.push_back(std::move(s));
+    }
+  }
+
+  ~worker_threads() { stop(); }
+
+  std::size_t size() const { return shards_.size(); }
+  const std::string& consumer() const { return consumer_; }
+
+  void start() {
+    for (auto& s : shards_) {
+      shard* raw = s.get();
+      raw->shared->start();
+      raw->blocking->start();
+      asio::co_spawn(raw->io, raw->pool->run(), [this, raw](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            spdlog::error("queue: a worker pool stopped: {}", ex.what());
+          }
+        }
+        raw->done = true;
+        asio::post(owner_, [this] { finished_.cancel(); });
+      });
+      raw->thread = std::thread([raw] { raw->io.run(); });
+    }
+  }
+
+  // Stops taking jobs; running ones stop after their current chunk.
+  void drain() {
+    for (auto& s : shards_) s->pool->drain();
+  }
+
+  // Waits (on the owner's executor) until every pool has drained, or `grace` passes.
+  asio::awaitable<bool> drained(std::chrono::milliseconds grace) {
+    asio::steady_timer limit(owner_, grace);
+    while (!all_done()) {
+      finished_.expires_at(asio::steady_timer::time_point::max());
+      auto r = co_await (finished_.async_wait(asio::as_tuple(asio::use_awaitable))
+                         || limit.async_wait(asio::as_tuple(asio::use_awaitable)));
+      if (r.index() == 1) co_return all_done();
+    }
+    co_return true;
+  }
+
+  // Closes the connections and ends the threads; what still runs is left pending for a claimer.
+  void stop() {
+    for (auto& s : shards_) {
+      if (!s->thread.joinable()) continue;
+      shard* raw = s.get();
+      asio::post(raw->io, [raw] {
+        raw->shared->stop();
+        raw->blocking->stop();
+        raw->io.stop();
+      });
+      raw->thread.join();
+    }
+  }
+
+ private:
+  struct shard {
+    asio::io_context io{1};
+    std::optional<herald::redis::client> shared, blocking;
+    std::optional<herald::queue::worker_pool> pool;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  bool all_done() const {
+    return std::all_of(shards_.begin(), shards_.end(),
+                       [](const auto& s) { return s->done.load(); });
+  }
+
+  asio::any_io_executor owner_;
+  asio::steady_timer finished_;
+  std::string consumer_;
+  std::vector<std::unique_ptr<shard>> shards_;
+};
+
 class heraldd {
  public:
   heraldd(int argc, const char* const* argv, herald::config::loaded_config loaded)
@@ -175,13 +278,6 @@ class heraldd {
   // shutdown_grace for the running ones (a job stops after its current chunk).
   asio::awaitable<int> serve(asio::any_io_executor ex, herald::redis::client& redis,
                              asio::signal_set& signals, bool& stopping) {
-    // XREADGROUP ... BLOCK gets a connection of its own.
-    auto blocking_cfg = redis.config();
-    blocking_cfg.command_timeout = config_.redis_command_timeout + std::chrono::seconds(1);
-    blocking_cfg.client_name += "-reader";
-    auto blocking = std::make_shared<herald::redis::client>(ex, blocking_cfg);
-    blocking->start();
-
     herald::queue::queue_keys keys(config_.prefix);
     herald::queue::task_store store(redis, keys, config_.task_ttl);
     herald::queue::handler_registry handlers;
@@ -192,8 +288,7 @@ class heraldd {
     workers.max_deliveries = config_.max_deliveries;
     workers.task_ttl = config_.task_ttl;
     workers.chunk_size = config_.chunk_size;
-    auto pool =
-        std::make_shared<herald::queue::worker_pool>(ex, redis, *blocking, keys, handlers, workers);
+    worker_threads pools(redis.config(), keys, handlers, workers, config_.threads, ex);
 
     auto routes = health_routes(health_);
     herald::api::task_routes_config task_api;
@@ -208,9 +303,10 @@ class heraldd {
       co_return 1;
     }
     auto http_done = spawn_tracked(ex, http->run(), http);
-    auto pool_done = spawn_tracked(ex, pool->run(), pool);
-    spdlog::info("heraldd {} listening on http://{}:{}; queue {} as consumer {}", HERALD_VERSION,
-                 bound.address().to_string(), bound.port(), keys.jobs(), pool->consumer());
+    pools.start();
+    spdlog::info("heraldd {} listening on http://{}:{}; queue {} as consumer {} ({} threads)",
+                 HERALD_VERSION, bound.address().to_string(), bound.port(), keys.jobs(),
+                 pools.consumer(), pools.size());
 
     herald::service::notify_ready("serving on port " + std::to_string(bound.port()));
     if (auto interval = herald::service::watchdog_interval()) {
@@ -227,16 +323,20 @@ class heraldd {
     health_.draining = true;
     signals.cancel();
     http->stop();
-    pool->drain();
-    asio::steady_timer grace(ex, config_.shutdown_grace);
-    std::vector<std::shared_ptr<tracked>> running{http_done, pool_done};
-    co_await (wait_all(std::move(running))
-              || grace.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (!pool_done->done)
-      spdlog::warn("grace over with {} jobs still running; they stay pending for a claimer",
-                   pool->running());
+    pools.drain();
+    auto started = std::chrono::steady_clock::now();
+    if (!co_await pools.drained(config_.shutdown_grace))
+      spdlog::warn("grace over with jobs still running; they stay pending for a claimer");
+    auto left = config_.shutdown_grace
+                - std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - started);
+    if (!http_done->done && left.count() > 0) {
+      asio::steady_timer grace(ex, left);
+      co_await (http_done->finished.async_wait(asio::as_tuple(asio::use_awaitable))
+                || grace.async_wait(asio::as_tuple(asio::use_awaitable)));
+    }
+    pools.stop();
     stop_watchdog_.emit(asio::cancellation_type::terminal);
-    blocking->stop();
     co_return 0;
   }
 
@@ -266,11 +366,6 @@ class heraldd {
       t->finished.cancel();
     });
     return t;
-  }
-
-  static asio::awaitable<void> wait_all(std::vector<std::shared_ptr<tracked>> all) {
-    for (auto& t : all)
-      while (!t->done) co_await t->finished.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
   asio::awaitable<void> watch_signals(asio::signal_set& signals, bool& stopping) {

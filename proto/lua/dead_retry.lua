@@ -1,5 +1,6 @@
 -- Herald: puts a dead letter back on the stream as it was first enqueued, and its task back to
--- `queued` with its delivery count reset. The task keeps its cursor and counters.
+-- `queued` with its delivery count reset (when it still exists; else a worker creates it anew).
+-- The task keeps its cursor and counters.
 --
 -- KEYS[1] the dead-letter stream   KEYS[2] the stream   KEYS[3] task hash
 -- ARGV[1] dead-letter entry id
@@ -16,7 +17,9 @@ for f = 1, #fields, 2 do
 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(keep))
 redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[3], 'status', 'queued', 'deliveries', 0)
-redis.call('HDEL', KEYS[3], 'error_text', 'finished_at', 'expires_at', 'dead_letter', 'last_error')
-redis.call('PERSIST', KEYS[3])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'status', 'queued', 'deliveries', 0)
+  redis.call('HDEL', KEYS[3], 'error_text', 'finished_at', 'expires_at', 'dead_letter', 'last_error')
+  redis.call('PERSIST', KEYS[3])
+end
 return id

@@ -117,6 +117,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       spdlog::info("queue: draining, {} jobs finishing their current chunk", self->running_);
       self->wake_.cancel();
       for (auto* t : self->sleepers_) t->cancel();
+      // Cut the blocking read short; what it was about to hand over stays for a claimer.
+      self->blocking_.stop();
     });
   }
 
@@ -176,6 +178,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
                           "STREAMS", keys_.jobs(), ">");
       auto [ec, r] =
           co_await blocking_.async_exec(std::move(read), asio::as_tuple(asio::use_awaitable));
+      if (ec && draining_) break;
       if (ec) {
         if (r.str().starts_with("NOGROUP")) {
           co_await try_ensure_group();
