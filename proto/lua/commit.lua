@@ -4,33 +4,63 @@
 -- chunk is never counted twice). A job's last chunk also acknowledges its entry and completes
 -- its task. Acknowledged entries are left for trim.lua, which removes them in bulk.
 --
--- KEYS[1] the stream   then per chunk two keys: task hash, task items (sorted set)
+-- A job that fits in one chunk and was freshly read is run without start.lua: its chunk comes
+-- with `begins` = 1, and this script starts the task as start.lua would (creating it when the
+-- job was XADDed directly), counting the delivery, in the same step.
+--
+-- KEYS[1] the stream   then per chunk three keys: task hash, task items (sorted set), the
+--   account's task index
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] now (ms)  ARGV[4] task_ttl (ms)
 -- then per chunk: entry id, chunk start, chunk end, items processed, sent, scheduled, skipped,
---   failed (in this chunk), 1 when it is the job's last chunk else 0, the number of item
---   outcomes N, then N pairs: item index, outcome JSON
+--   failed (in this chunk), 1 when it is the job's last chunk else 0, begins (1 or 0), type,
+--   account, total, the number of item outcomes N, then N pairs: item index, outcome JSON
 -- Returns, per chunk: {state, cursor}: 'ok' (counted), 'lost' (no longer ours), 'stale' (the
 -- cursor is elsewhere: resume from it), 'done' (the task finished meanwhile, e.g. cancelled: stop)
 local stream, group, consumer, now, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local counters = {'sent', 'scheduled', 'skipped', 'failed'}
-local out, a, k = {}, 5, 2
+
+-- This consumer's pending entries, in one look rather than one per chunk (a consumer holds
+-- about as many as it runs jobs).
+local mine = {}
+for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '+', 1000000, consumer)) do
+  mine[p[1]] = true
+end
+
+local out, acks, k, a = {}, {}, 2, 5
 while a <= #ARGV do
   local id, first, last, final = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 8]
-  local n = tonumber(ARGV[a + 9])
-  local task, items = KEYS[k], KEYS[k + 1]
-  if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
+  local begins, n = ARGV[a + 9], tonumber(ARGV[a + 13])
+  local task, items, index = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  if not mine[id] then
     out[#out + 1] = {'lost', 0}
   else
     local f = redis.call('HMGET', task, 'status', 'cursor', 'processed', 'sent', 'scheduled',
-                         'skipped', 'failed')
+                         'skipped', 'failed', 'started_at', 'deliveries')
+    local set = {}
+    local status = f[1]
+    if begins == '1' and (not status or status == 'queued') then
+      if not status then
+        local created = string.match(id, '^(%d+)-') or now
+        set = {'v', 1, 'type', ARGV[a + 10], 'account', ARGV[a + 11], 'created_at', created}
+        redis.call('ZADD', index, created, string.match(task, ':task:(.*)$'))
+      end
+      local more = {'status', 'processing', 'started_at', f[8] or now, 'deliveries',
+                    (tonumber(f[9]) or 0) + 1, 'entry', id, 'total', ARGV[a + 12]}
+      for j = 1, #more do set[#set + 1] = more[j] end
+      status = 'processing'
+    end
     local cursor = tonumber(f[2]) or 0
-    if f[1] ~= 'processing' then
-      redis.call('XACK', stream, group, id)
+    if status ~= 'processing' then
+      acks[#acks + 1] = id
       out[#out + 1] = {'done', cursor}
     elseif cursor ~= first then
+      if #set > 0 then redis.call('HSET', task, unpack(set)) end
       out[#out + 1] = {'stale', cursor}
     else
-      local set = {'cursor', last, 'processed', (tonumber(f[3]) or 0) + tonumber(ARGV[a + 3])}
+      set[#set + 1] = 'cursor'
+      set[#set + 1] = last
+      set[#set + 1] = 'processed'
+      set[#set + 1] = (tonumber(f[3]) or 0) + tonumber(ARGV[a + 3])
       for j = 1, 4 do
         local d = tonumber(ARGV[a + 3 + j])
         if d ~= 0 then
@@ -39,12 +69,12 @@ while a <= #ARGV do
         end
       end
       for o = 0, n - 1 do
-        local index = ARGV[a + 10 + 2 * o]
-        redis.call('ZREMRANGEBYSCORE', items, index, index)
-        redis.call('ZADD', items, index, ARGV[a + 11 + 2 * o])
+        local item = ARGV[a + 14 + 2 * o]
+        redis.call('ZREMRANGEBYSCORE', items, item, item)
+        redis.call('ZADD', items, item, ARGV[a + 15 + 2 * o])
       end
       if final == '1' then
-        redis.call('XACK', stream, group, id)
+        acks[#acks + 1] = id
         set[#set + 1] = 'status'
         set[#set + 1] = 'completed'
         set[#set + 1] = 'finished_at'
@@ -60,7 +90,8 @@ while a <= #ARGV do
       out[#out + 1] = {'ok', tonumber(last)}
     end
   end
-  a = a + 10 + 2 * n
-  k = k + 2
+  a = a + 14 + 2 * n
+  k = k + 3
 end
+if #acks > 0 then redis.call('XACK', stream, group, unpack(acks)) end
 return out

@@ -4,6 +4,7 @@
 --
 -- KEYS[1] the stream   KEYS[2] the delayed set   KEYS[3] task hash
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] entry id  ARGV[4] due (ms)  ARGV[5] why
+-- ARGV[6] 1 when the job ran without start.lua (this delivery is counted here)
 -- Returns 1 when moved, 0 when the entry is no longer ours.
 local id = ARGV[3]
 local mine = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
@@ -18,5 +19,6 @@ end
 redis.call('XACK', KEYS[1], ARGV[1], id)
 redis.call('XDEL', KEYS[1], id)
 redis.call('HSET', KEYS[3], 'last_error', ARGV[5], 'retry_at', ARGV[4])
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[3], 'deliveries', 1) end
 redis.call('HDEL', KEYS[3], 'entry')
 return 1

@@ -23,15 +23,18 @@ for i = 0, (#ARGV - 3) / 5 - 1 do
     local created = string.match(id, '^(%d+)-') or now
     redis.call('HSET', task_key, 'v', 1, 'type', jtype, 'account', account, 'status',
                'processing', 'total', total == '' and 0 or total, 'created_at', created,
-               'started_at', now, 'deliveries', 1, 'entry', id)
+               'started_at', now, 'deliveries', (tonumber(f[4]) or 0) + 1, 'entry', id)
     redis.call('ZADD', index_key, created, task_id)
-    out[#out + 1] = {'run', 0, 1, tonumber(total) or 0, ''}
+    out[#out + 1] = {'run', 0, (tonumber(f[4]) or 0) + 1, tonumber(total) or 0, ''}
   elseif status == 'completed' or status == 'failed' or status == 'cancelled' then
     redis.call('XACK', KEYS[1], group, id)
     redis.call('XDEL', KEYS[1], id)
     out[#out + 1] = {'done', 0, 0, 0, ''}
   else
-    local deliveries = (tonumber(f[4]) or 0) + 1
+    -- Counted here, or where a job run without start.lua ended; Redis's own count of this
+    -- entry's deliveries also covers one that ended with the process.
+    local pending = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+    local deliveries = math.max((tonumber(f[4]) or 0) + 1, pending[1] and pending[1][4] or 1)
     local known = tonumber(f[2]) or 0
     if deliveries > max then
       redis.call('HSET', task_key, 'deliveries', deliveries)

@@ -62,17 +62,24 @@ long peak_rss_kib(pid_t pid) {
   return -1;
 }
 
+// A client of `redis` on `io`, connected (it answered PING).
+std::unique_ptr<herald::redis::client> connected_client(asio::io_context& io,
+                                                        const redis_server& redis) {
+  herald::redis::client_config cfg;
+  cfg.url = redis.url();
+  auto client = std::make_unique<herald::redis::client>(io.get_executor(), cfg);
+  client->start();
+  herald::test::run_awaitable(io, client->exec("PING"));
+  return client;
+}
+
 // Enqueues `n` jobs through enqueue.lua, `batch` a call, `in_flight` calls pipelined.
 double enqueue_rate(const redis_server& redis, std::size_t n, const std::string& body,
                     std::size_t batch, std::vector<std::string>* ids) {
   asio::io_context io(1);
-  herald::redis::client_config cfg;
-  cfg.url = redis.url();
-  herald::redis::client client(io.get_executor(), cfg);
-  client.start();
+  auto connected = connected_client(io, redis);
+  auto& client = *connected;
   task_store store(client, herald::queue::queue_keys());
-  herald::test::run_awaitable(io,
-                              [&]() -> asio::awaitable<void> { co_await client.exec("PING"); }());
   std::size_t next = 0;
   int running = 0;
   auto start = std::chrono::steady_clock::now();
@@ -100,12 +107,8 @@ double enqueue_rate(const redis_server& redis, std::size_t n, const std::string&
 // Plain XADD, 256 in flight on one connection: the floor any producer can use.
 double xadd_rate(const redis_server& redis, std::size_t n) {
   asio::io_context io(1);
-  herald::redis::client_config cfg;
-  cfg.url = redis.url();
-  herald::redis::client client(io.get_executor(), cfg);
-  client.start();
-  herald::test::run_awaitable(io,
-                              [&]() -> asio::awaitable<void> { co_await client.exec("PING"); }());
+  auto connected = connected_client(io, redis);
+  auto& client = *connected;
   std::size_t next = 0;
   int running = 0;
   auto start = std::chrono::steady_clock::now();

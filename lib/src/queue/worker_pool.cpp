@@ -36,6 +36,7 @@ namespace {
 struct entry {
   std::string id;
   std::string v, type, task_id, account, body;
+  bool retried = false;  // moved back from the delayed set after a handler asked to retry
 };
 
 // Entries of an XREADGROUP reply ([[stream, [[id, fields], ...]]]) or of XAUTOCLAIM's second
@@ -60,6 +61,8 @@ void collect_entries(const redis::reply& list, std::vector<entry>& out) {
         en.account = value;
       else if (name == "body")
         en.body = value;
+      else if (name == "retry_of")
+        en.retried = true;
     }
     out.push_back(std::move(en));
   }
@@ -191,7 +194,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       if (r.is_nil()) continue;
       std::vector<entry> entries;
       for (const auto& stream : r.as_array()) collect_entries(stream.as_array().at(1), entries);
-      co_await start_entries(std::move(entries));
+      co_await start_entries(std::move(entries), true);
     }
   }
 
@@ -213,7 +216,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   }
 
   // Parses what was handed to this consumer, dead-letters what can never run, and starts the rest.
-  asio::awaitable<void> start_entries(std::vector<entry> entries) {
+  // `fresh`: read with XREADGROUP ">", so delivered for the first time. A fresh job that fits in
+  // one chunk skips start.lua: its commit starts the task (commit.lua, `begins`).
+  asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh) {
     struct candidate {
       entry e;
       std::unique_ptr<prepared_job> job;
@@ -231,6 +236,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       }
       if (!problem.empty()) {
         co_await dead_letter(e, problem, 0);
+        continue;
+      }
+      if (fresh && !e.retried && job->total() <= config_.chunk_size) {
+        launch(std::move(e), std::move(job), 0, 1, true);
         continue;
       }
       ready.push_back({std::move(e), std::move(job)});
@@ -261,12 +270,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       auto cursor = static_cast<std::uint64_t>(r.at(1).integer());
       auto deliveries = static_cast<std::uint64_t>(r.at(2).integer());
       if (state == "run") {
-        ++stats_.started;
-        ++running_;
-        running_entries_.insert(ready[i].e.id);
-        asio::co_spawn(ex_,
-                       run_job(std::move(ready[i].e), std::move(ready[i].job), cursor, deliveries),
-                       asio::detached);
+        launch(std::move(ready[i].e), std::move(ready[i].job), cursor, deliveries, false);
       } else if (state == "exceeded") {
         std::string last = r.at(4).str();
         std::string reason = "delivered " + std::to_string(deliveries - 1)
@@ -275,6 +279,15 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         co_await dead_letter(ready[i].e, reason, deliveries - 1);
       }
     }
+  }
+
+  void launch(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
+              std::uint64_t deliveries, bool begins) {
+    ++stats_.started;
+    ++running_;
+    running_entries_.insert(e.id);
+    asio::co_spawn(ex_, run_job(std::move(e), std::move(job), cursor, deliveries, begins),
+                   asio::detached);
   }
 
   static std::unique_ptr<prepared_job> prepare(const job_handler& h, std::string_view body,
@@ -314,8 +327,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
 
   // --- running a job ---------------------------------------------------------------------------
 
+  // `begins`: not started by start.lua; the first commit (or retry, or failure) counts the
+  // delivery.
   asio::awaitable<void> run_job(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
-                                std::uint64_t deliveries) {
+                                std::uint64_t deliveries, bool begins) {
     auto self = shared_from_this();
     job_context ctx{e.task_id, e.type, e.account, e.id, deliveries};
     const std::uint64_t total = job->total();
@@ -338,14 +353,15 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         if (!error.empty()) {
           ++stats_.errors;
           spdlog::error("task {}: items {}..{} failed: {}", e.task_id, cursor, end, error);
-          co_await note_error(e.task_id, error);
+          co_await note_error(e.task_id, error, begins);
           break;  // left pending: delivered again once claimed
         }
         if (r.retry_after) {
-          co_await retry_later(e, deliveries, *r.retry_after, r.retry_reason);
+          co_await retry_later(e, deliveries, *r.retry_after, r.retry_reason, begins);
           break;
         }
-        auto [state, next] = co_await commit(e, cursor, end, r, end >= total);
+        auto [state, next] = co_await commit(e, cursor, end, r, end >= total, begins, total);
+        begins = false;
         if (state == "ok") {
           ++stats_.chunks;
           cursor = end;
@@ -379,15 +395,18 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     std::uint64_t begin, end;
     const chunk_result* result;
     bool final;
+    bool begins;
+    std::uint64_t total;
     asio::any_completion_handler<commit_signature> handler;
   };
 
   asio::awaitable<commit_result> commit(const entry& e, std::uint64_t begin, std::uint64_t end,
-                                        const chunk_result& r, bool final) {
+                                        const chunk_result& r, bool final, bool begins,
+                                        std::uint64_t total) {
     return asio::async_initiate<const asio::use_awaitable_t<>, commit_signature>(
-        [this, &e, begin, end, &r, final](auto handler) {
+        [this, &e, begin, end, &r, final, begins, total](auto handler) {
           commits_.push_back(
-              commit_request{&e, begin, end, &r, final,
+              commit_request{&e, begin, end, &r, final, begins, total,
                              asio::any_completion_handler<commit_signature>(std::move(handler))});
           if (commits_.size() >= max_commit_batch) {
             flush_commits();
@@ -410,17 +429,19 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     std::vector<std::string> args{std::string(queue_keys::group), config_.consumer,
                                   std::to_string(now_ms()),
                                   std::to_string(config_.task_ttl.count())};
-    keys.reserve(1 + 2 * batch->size());
-    args.reserve(4 + 10 * batch->size());
+    keys.reserve(1 + 3 * batch->size());
+    args.reserve(4 + 14 * batch->size());
     for (const auto& c : *batch) {
       const chunk_result& r = *c.result;
       keys.push_back(keys_.task(c.e->task_id));
       keys.push_back(keys_.items(c.e->task_id));
+      keys.push_back(keys_.account_tasks(c.e->account));
       args.insert(
           args.end(),
           {c.e->id, std::to_string(c.begin), std::to_string(c.end), std::to_string(r.processed),
            std::to_string(r.sent), std::to_string(r.scheduled), std::to_string(r.skipped),
-           std::to_string(r.failed), c.final ? "1" : "0", std::to_string(r.outcomes.size())});
+           std::to_string(r.failed), c.final ? "1" : "0", c.begins ? "1" : "0", c.e->type,
+           c.e->account, std::to_string(c.total), std::to_string(r.outcomes.size())});
       for (const auto& o : r.outcomes) {
         args.push_back(std::to_string(o.index));
         args.push_back(o.to_json());
@@ -448,22 +469,35 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         });
   }
 
-  asio::awaitable<void> note_error(const std::string& task_id, std::string what) {
-    auto [ec, r] = co_await shared_.async_exec(
-        redis::command("HSET", keys_.task(task_id), "last_error", std::move(what)),
-        asio::as_tuple(asio::use_awaitable));
+  // A delivery that failed: its reason is kept for the dead letter it may become.
+  asio::awaitable<void> note_error(const std::string& task_id, std::string what, bool begins) {
+    auto key = keys_.task(task_id);
+    if (begins) {
+      // Not counted by start.lua: this delivery counts now.
+      auto [ec, r] = co_await shared_.async_exec(redis::command("HINCRBY", key, "deliveries", 1),
+                                                 asio::as_tuple(asio::use_awaitable));
+      (void)ec;
+    }
+    auto [ec, r] =
+        co_await shared_.async_exec(redis::command("HSET", key, "last_error", std::move(what)),
+                                    asio::as_tuple(asio::use_awaitable));
     (void)ec;
   }
 
   asio::awaitable<void> retry_later(const entry& e, std::uint64_t deliveries,
-                                    std::chrono::milliseconds at_least, const std::string& why) {
+                                    std::chrono::milliseconds at_least, const std::string& why,
+                                    bool begins) {
     backoff b(config_.retry_backoff);
     std::chrono::milliseconds delay{0};
     for (std::uint64_t i = 0; i < deliveries; ++i) delay = b.next(random_());
     delay = std::max(delay, at_least);
     std::vector<std::string> keys{keys_.jobs(), keys_.delayed(), keys_.task(e.task_id)};
-    std::vector<std::string> args{std::string(queue_keys::group), config_.consumer, e.id,
-                                  std::to_string(now_ms() + delay.count()), why};
+    std::vector<std::string> args{std::string(queue_keys::group),
+                                  config_.consumer,
+                                  e.id,
+                                  std::to_string(now_ms() + delay.count()),
+                                  why,
+                                  begins ? "1" : "0"};
     co_await shared_.eval(scripts::retry(), keys, args);
     if (promoter_sleep_) promoter_sleep_->cancel();  // it may be sleeping past the new due time
     ++stats_.retried;
@@ -498,7 +532,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           stats_.claimed += entries.size();
           spdlog::info("queue: claimed {} jobs idle for over {} ms", entries.size(),
                        config_.claim_idle.count());
-          co_await start_entries(std::move(entries));
+          co_await start_entries(std::move(entries), false);
         }
         cursor = a.at(0).str();
         if (cursor == "0-0") break;
