@@ -15,6 +15,10 @@ cat <<MSG
 heraldd: state in $HERALD_STATE_DIR, HTTP on http://$HERALD_HTTP_LISTEN
   liveness:   curl -s http://$HERALD_HTTP_LISTEN/healthz
   readiness:  curl -s http://$HERALD_HTTP_LISTEN/readyz
+  enqueue:    HERALD_STATE_DIR=$HERALD_STATE_DIR $build/daemon/herald enqueue $root/proto/examples/noop.job.json --watch
+  status:     HERALD_STATE_DIR=$HERALD_STATE_DIR $build/daemon/herald status TASK_ID
+  over HTTP:  set HERALD_TOKENS_FILE (lines "ACCOUNT SHA256_OF_TOKEN"), then
+              curl -s -H 'Authorization: Bearer TOKEN' 'http://$HERALD_HTTP_LISTEN/tasks/status?task_id=TASK_ID'
   stop:       Ctrl-C (or SIGTERM): heraldd drains and stops its redis-server
 MSG
 exec "$build/daemon/heraldd" "$@"
