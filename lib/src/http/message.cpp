@@ -4,7 +4,6 @@
 
 namespace herald::http {
 
-
 response json_reply(boost::beast::http::status status, std::string json_body, unsigned version,
                     bool keep_alive) {
   response res{status, version};

@@ -43,8 +43,6 @@ void append_timestamp(std::string& out, spdlog::log_clock::time_point time, bool
   out += ms;
 }
 
-
-
 std::string_view payload(const spdlog::details::log_msg& msg) {
   return {msg.payload.data(), msg.payload.size()};
 }
