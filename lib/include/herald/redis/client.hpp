@@ -81,6 +81,7 @@ class client {
   boost::asio::awaitable<reply> eval(const script& s, std::span<const std::string> keys,
                                      std::span<const std::string> args);
 
+  // These read the connection's state: call them on the client's executor.
   connection_state state() const;
   const client_config& config() const;
   boost::asio::any_io_executor get_executor() const;
