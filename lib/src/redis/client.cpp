@@ -201,8 +201,8 @@ class client::connection : public std::enable_shared_from_this<connection> {
       for (auto& c : spare_) {
         // A caller on this thread's io_context (the usual case) is resumed right here, which is
         // what dispatch would do, without its type-erased detour and allocation.
-        auto* io = asio::get_associated_executor(c.handler)
-                       .template target<asio::io_context::executor_type>();
+        auto ex = asio::get_associated_executor(c.handler);  // must outlive `io`
+        auto* io = ex.template target<asio::io_context::executor_type>();
         if (io && io->running_in_this_thread())
           std::move(c.handler)(c.ec, std::move(c.result));
         else
