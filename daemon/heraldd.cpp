@@ -123,7 +123,9 @@ class worker_threads {
                  const herald::queue::handler_registry& handlers,
                  herald::queue::worker_config config, std::size_t threads,
                  asio::any_io_executor owner)
-      : owner_(std::move(owner)), finished_(owner_, asio::steady_timer::time_point::max()) {
+      : owner_(std::move(owner)),
+        finished_(
+            std::make_shared<asio::steady_timer>(owner_, asio::steady_timer::time_point::max())) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     if (config.consumer.empty()) config.consumer = herald::queue::default_consumer_name();
     consumer_ = config.consumer;
@@ -160,7 +162,8 @@ class worker_threads {
           }
         }
         raw->done = true;
-        asio::post(owner_, [this] { finished_.cancel(); });
+        // The timer, not `this`: the owner may be gone by the time this runs.
+        asio::post(owner_, [finished = finished_] { finished->cancel(); });
       });
       raw->thread = std::thread([raw] { raw->io.run(); });
     }
@@ -175,8 +178,8 @@ class worker_threads {
   asio::awaitable<bool> drained(std::chrono::milliseconds grace) {
     asio::steady_timer limit(owner_, grace);
     while (!all_done()) {
-      finished_.expires_at(asio::steady_timer::time_point::max());
-      auto r = co_await (finished_.async_wait(asio::as_tuple(asio::use_awaitable))
+      finished_->expires_at(asio::steady_timer::time_point::max());
+      auto r = co_await (finished_->async_wait(asio::as_tuple(asio::use_awaitable))
                          || limit.async_wait(asio::as_tuple(asio::use_awaitable)));
       if (r.index() == 1) co_return all_done();
     }
@@ -212,7 +215,7 @@ class worker_threads {
   }
 
   asio::any_io_executor owner_;
-  asio::steady_timer finished_;
+  std::shared_ptr<asio::steady_timer> finished_;  // cancelled when a pool has finished
   std::string consumer_;
   std::vector<std::unique_ptr<shard>> shards_;
 };
@@ -337,6 +340,7 @@ class heraldd {
     }
     pools.stop();
     stop_watchdog_.emit(asio::cancellation_type::terminal);
+    stop_requested_.reset();  // a timer must not outlive the io_context, which heraldd does
     co_return 0;
   }
 

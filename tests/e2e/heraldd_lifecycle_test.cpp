@@ -57,7 +57,7 @@ TEST(Heraldd, ReadyzFollowsTheEmbeddedRedisDownAndBackUp) {
   auto again = child_pids(heraldd.process().pid(), "redis-server");
   ASSERT_EQ(again.size(), 1u);
   EXPECT_NE(again[0], redis[0]) << "heraldd restarted its redis-server";
-  EXPECT_EQ(heraldd.terminate(), 0);
+  EXPECT_EQ(heraldd.terminate(), 0) << heraldd.log();
 }
 
 // A NOTIFY_SOCKET the test owns: every datagram heraldd sends to systemd, in order.
