@@ -79,8 +79,8 @@ class notify_socket {
   // Reads what has arrived (waiting up to 100 ms for the first).
   void collect() {
     char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    for (int flags = 0;; flags = MSG_DONTWAIT) {  // then only what is there already
+      ssize_t n = ::recv(fd_, buf, sizeof buf, flags);
       if (n <= 0) return;
       messages_.emplace_back(buf, static_cast<std::size_t>(n));
     }
