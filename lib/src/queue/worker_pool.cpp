@@ -332,7 +332,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   asio::awaitable<void> run_job(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
                                 std::uint64_t deliveries, bool begins) {
     auto self = shared_from_this();
-    job_context ctx{e.task_id, e.type, e.account, e.id, deliveries};
+    job_context ctx{e.task_id, e.type, e.account, e.id, deliveries, &shared_};
     const std::uint64_t total = job->total();
     try {
       for (;;) {

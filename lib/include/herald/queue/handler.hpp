@@ -16,6 +16,10 @@
 
 #include "herald/queue/task.hpp"
 
+namespace herald::redis {
+class client;
+}
+
 namespace herald::queue {
 
 // A body that can never be processed: the job goes to the dead-letter stream at once, its task
@@ -32,6 +36,9 @@ struct job_context {
   std::string account;
   std::string entry_id;
   std::uint64_t deliveries = 0;
+  // The worker's pipelined connection, on the executor the job runs on; handlers that keep data
+  // in Redis (profiles) use it.
+  redis::client* redis = nullptr;
 };
 
 // What one chunk did.
