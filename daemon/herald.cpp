@@ -26,6 +26,7 @@
 #include "herald/cli/output.hpp"
 #include "herald/cli/target.hpp"
 #include "herald/config/daemon_config.hpp"
+#include "herald/profiles/import_handler.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/redis/client.hpp"
@@ -108,6 +109,7 @@ std::string read_input(const std::string& file) {
 queue::new_job read_enqueue_job(const cli::command_line& cl, const cli::target& t) {
   queue::handler_registry handlers;
   queue::add_builtin_handlers(handlers);
+  herald::profiles::add_import_handler(handlers, {});
   cli::job_overrides overrides;
   overrides.type = cl.type;
   overrides.account = cl.account;

@@ -24,10 +24,12 @@
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/embedded/redis_supervisor.hpp"
+#include "herald/geo/geo.hpp"
 #include "herald/http/message.hpp"
 #include "herald/http/router.hpp"
 #include "herald/http/server.hpp"
 #include "herald/log/log.hpp"
+#include "herald/profiles/import_handler.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/queue/worker_pool.hpp"
@@ -84,6 +86,24 @@ herald::http::router health_routes(health& state) {
                    R"({"error": 0, "error_text": "Successful operation", "status": "ready"})");
              });
   return routes;
+}
+
+// detect_geo's database. A configured one must open; Debian's default may be missing, and then
+// items asking for detect_geo get a warning.
+std::shared_ptr<const herald::geo::locator> open_geo(const std::filesystem::path& geo_db) {
+  if (!geo_db.empty()) {
+    auto geo = herald::geo::locator::open(geo_db);
+    spdlog::info("detect_geo: {}", geo->describe());
+    return geo;
+  }
+  try {
+    auto geo = herald::geo::locator::open();
+    spdlog::info("detect_geo: {}", geo->describe());
+    return geo;
+  } catch (const std::exception& e) {
+    spdlog::warn("detect_geo unavailable: {}", e.what());
+    return nullptr;
+  }
 }
 
 herald::http::server_config http_config(const herald::config::daemon_config& c) {
@@ -232,6 +252,7 @@ class heraldd {
       spdlog::warn("no tokens_file configured: the API refuses every token");
     else
       spdlog::info("{} API tokens from {}", tokens_.size(), config_.tokens_file.string());
+    geo_ = open_geo(config_.geo_db);
   }
 
   asio::awaitable<int> run() {
@@ -285,6 +306,11 @@ class heraldd {
     herald::queue::task_store store(redis, keys, config_.task_ttl);
     herald::queue::handler_registry handlers;
     herald::queue::add_builtin_handlers(handlers);
+    herald::profiles::import_settings import;
+    import.prefix = config_.prefix;
+    import.limits.max_items = config_.max_job_items;
+    import.geo = geo_;
+    herald::profiles::add_import_handler(handlers, import);
     herald::queue::worker_config workers;
     workers.workers = config_.workers;
     workers.claim_idle = config_.claim_idle;
@@ -419,6 +445,7 @@ class heraldd {
   herald::config::daemon_config config_;
   health health_;
   herald::auth::token_table tokens_;
+  std::shared_ptr<const herald::geo::locator> geo_;
   std::optional<asio::steady_timer> stop_requested_;
   // Outlives the io_context (declared before it in main), since the watchdog holds its slot.
   asio::cancellation_signal stop_watchdog_;
