@@ -78,6 +78,8 @@ const std::map<std::string, std::string> non_defaults = {
     {"max_deliveries", "9"},
     {"task_ttl", "1d"},
     {"tokens_file", "/etc/herald/tokens"},
+    {"max_job_items", "500"},
+    {"geo_db", "/var/lib/GeoIP/GeoLite2-City.mmdb"},
 };
 
 TEST(config, defaults_without_any_source) {
@@ -107,6 +109,8 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.max_deliveries, 5u);
   EXPECT_EQ(c.task_ttl, std::chrono::hours(24 * 7));
   EXPECT_TRUE(c.tokens_file.empty());
+  EXPECT_EQ(c.max_job_items, 10'000u);
+  EXPECT_TRUE(c.geo_db.empty());
 }
 
 TEST(config, the_test_table_covers_every_key) {
@@ -318,6 +322,7 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"claim_idle", "500ms", "500ms is below the minimum 1s"},
       {"max_deliveries", "0", "0 is out of range 1..1000"},
       {"task_ttl", "0", "0s is below the minimum 1s"},
+      {"max_job_items", "0", "0 is out of range 1..10000000"},
   };
   std::set<std::string> keys_covered;
   for (const auto& c : cases) {
@@ -329,9 +334,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
     EXPECT_EQ(r.error().code, herald::config::make_error_code(errc::invalid_value));
     EXPECT_EQ(r.error().message, c.key + ": " + c.reason + " (from " + env_name + ")");
   }
-  // tokens_file accepts anything, an empty value included; every other key can be wrong.
+  // tokens_file and geo_db accept anything, an empty value included (a file that cannot be
+  // read stops heraldd when it starts); every other key can be wrong.
   for (const auto& k : herald::config::keys()) {
-    if (k.key != "tokens_file") {
+    if (k.key != "tokens_file" && k.key != "geo_db") {
       EXPECT_TRUE(keys_covered.count(std::string(k.key))) << k.key;
     }
   }

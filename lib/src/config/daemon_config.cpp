@@ -315,6 +315,17 @@ const std::vector<option>& options() {
                    c.tokens_file = std::string(text);
                    return std::nullopt;
                  }});
+    t.push_back(count_option("max_job_items",
+                             "items one job may hold (an import_and_start job's data list)",
+                             &daemon_config::max_job_items, 1, 10'000'000));
+    t.push_back({"geo_db", "PATH",
+                 "a MaxMind-format database (.mmdb) for detect_geo (country, region, city); "
+                 "empty: Debian's GeoIP country databases",
+                 [](const daemon_config& c) { return c.geo_db.string(); },
+                 [](daemon_config& c, std::string_view text) -> reason {
+                   c.geo_db = std::string(text);
+                   return std::nullopt;
+                 }});
     return t;
   }();
   return table;

@@ -81,6 +81,11 @@ struct daemon_config {
   std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7);
   // The API tokens file (SHA-256 hashes per account); empty: no tokens, the API refuses all.
   std::filesystem::path tokens_file;
+  // Items one job may hold (an import_and_start job's `data`).
+  std::uint64_t max_job_items = 10'000;
+  // detect_geo's database: a MaxMind-format file (country, region, city); empty: Debian's GeoIP
+  // country databases (package geoip-database).
+  std::filesystem::path geo_db;
 };
 
 // What the command line asks heraldd to do.

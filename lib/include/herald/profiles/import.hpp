@@ -1,0 +1,94 @@
+// The import half of an `import_and_start` job (SPEC.md section 2, seeds/004): the job's options,
+// each item's match query and changes, and how the changes apply to a profile.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "herald/profiles/matching.hpp"
+#include "herald/profiles/profile.hpp"
+
+namespace herald::profiles {
+
+// Why one item fails: `code` for machines (`invalid_item`, `missing_key`, `invalid_email`,
+// `invalid_phone`, `invalid_subscription`, `profile_not_found`, `invalid_update`), what() naming
+// the item index and the field, e.g. `data[3].data.email: not a valid email address`.
+class item_error : public std::runtime_error {
+ public:
+  item_error(std::string code, const std::string& what)
+      : std::runtime_error(what), code_(std::move(code)) {}
+  const std::string& code() const { return code_; }
+
+ private:
+  std::string code_;
+};
+
+struct field_change {
+  enum class action { set, unset, incr, decr, add_tags, remove_tags };
+  action what = action::set;
+  std::string name;
+  field_value value;  // set: the value; incr/decr: the step; *_tags: the tags
+  std::string path;   // for errors: data[3].data.visits
+};
+std::string_view to_string(field_change::action a);
+
+struct subscription_change {
+  subscription sub;
+  bool remove = false;        // {"action": "delete", ...}
+  bool status_given = false;  // else an existing subscription keeps its status
+  std::string path;
+};
+
+struct profile_update {
+  std::vector<field_change> fields;
+  // `subscriptions` given as {"action": "set", "value": [...]} or {"action": "unset"}: the
+  // profile's subscriptions are dropped before `subscriptions` apply.
+  bool replace_subscriptions = false;
+  std::vector<subscription_change> subscriptions;
+  std::vector<std::string> warnings;  // subscriptions dropped by skip_invalid_subscriptions
+  std::string geo_ip;                 // the item's _regip, else its _ip
+};
+
+// Applies `u` to `p`: fields set, unset and changed by their functions, subscriptions merged by
+// (channel, resource_id, address). Throws item_error (code `invalid_update`) naming the field
+// when a function does not fit the value, e.g. incr of a string; `p` is then unspecified.
+void apply(profile& p, const profile_update& u);
+
+struct import_limits {
+  std::size_t max_items = 10'000;
+};
+
+struct import_options {
+  std::int64_t db_id = 1;
+  std::optional<std::int64_t> trigger_id;
+  match_mode matching = match_mode::email;
+  std::optional<std::int64_t> resource_id;
+  std::string field_name;
+  bool skip_triggers = false;
+  bool skip_invalid_subscriptions = false;
+  bool detect_geo = false;
+};
+
+struct import_item {
+  std::size_t index = 0;
+  match_query query;
+  profile_update update;
+  std::string custom_data;  // a JSON object: the root's members, the item's winning; or empty
+  std::optional<item_error> error;  // the item fails alone
+};
+
+struct import_job {
+  import_options options;
+  std::vector<import_item> items;
+};
+
+// Parses an import_and_start body. A body that cannot run at all throws queue::bad_job naming the
+// field (`body.matching: ...`, `body.data: at most 10000 items`); an item that is wrong gets its
+// `error` and the others still run.
+import_job parse_import_job(std::string_view body, const import_limits& limits);
+
+}  // namespace herald::profiles

@@ -1,0 +1,60 @@
+// Matching: which profile an input item refers to (SPEC.md section 2, the eleven modes).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "herald/profiles/profile.hpp"
+
+namespace herald::profiles {
+
+enum class match_mode {
+  email,
+  email_profile,
+  email_sub,
+  phone,
+  phone_sub,
+  profile_id,
+  push_sub,
+  custom,
+  custom_sub,
+  email_phone,
+  email_phone_sub,
+};
+std::string_view to_string(match_mode m);
+std::optional<match_mode> parse_match_mode(std::string_view s);
+// "email, email_profile, ..." for error messages.
+std::string match_mode_names();
+
+// An item's keys, already normalised (emails lowercased, phones in E.164).
+struct match_keys {
+  std::string email;
+  std::vector<std::string> phones;
+  std::string profile_id;
+  std::string field_value;  // custom: a value, or tags "tag_1, tag_2"
+  std::string subscription_id;
+  std::optional<channel> sub_channel;  // custom_sub
+  std::string sub_id;                  // custom_sub
+};
+
+struct match_query {
+  match_mode mode = match_mode::email;
+  std::optional<std::int64_t> resource_id;  // restricts subscription searches
+  std::string field_name;                   // custom
+  match_keys keys;
+};
+
+// The item key `mode` needs that `keys` lacks ("email", "phone", "email or phone", ...), or
+// nullopt when the keys are enough.
+std::optional<std::string> missing_key(const match_query& q);
+
+// What a lookup reads: the earliest-created profile found in any group, a group finding the
+// profiles found under every one of its index entries. Empty for `profile_id`, which reads the
+// profile itself.
+using lookup_plan = std::vector<std::vector<std::string>>;
+lookup_plan plan_lookup(const match_query& q);
+
+}  // namespace herald::profiles

@@ -1,0 +1,239 @@
+#include "herald/profiles/import_handler.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+#include <stdexcept>
+
+#include "herald/common/gather.hpp"
+#include "herald/geo/geo.hpp"
+#include "herald/profiles/store.hpp"
+
+namespace herald::profiles {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
+// What became of one item this round.
+struct attempt {
+  enum class result { done, failed, again } what = result::again;
+  queue::item_outcome outcome;
+};
+
+class import_run final : public queue::prepared_job {
+ public:
+  import_run(import_job job, const import_settings& settings)
+      : job_(std::move(job)), settings_(settings) {}
+
+  std::uint64_t total() const override { return job_.items.size(); }
+
+  asio::awaitable<queue::chunk_result> run(const queue::job_context& ctx, std::uint64_t begin,
+                                           std::uint64_t end) override {
+    if (!ctx.redis) throw std::logic_error("import_and_start needs the worker's Redis connection");
+    profile_store store(*ctx.redis,
+                        profile_keys(settings_.prefix, ctx.account, job_.options.db_id));
+    queue::chunk_result result;
+    result.processed = end - begin;
+
+    std::vector<std::size_t> pending;
+    for (auto i = begin; i < end; ++i) {
+      const auto& item = job_.items[i];
+      if (item.error)
+        record(result, failed(item, item.error->code(), item.error->what()));
+      else
+        pending.push_back(i);
+    }
+    // Rounds: look every pending item up at once, then write, at once, those that do not depend
+    // on an earlier item of the round; the rest (and writes another writer raced) go again.
+    const std::size_t max_rounds = pending.size() + 16;
+    for (std::size_t round = 0; !pending.empty(); ++round) {
+      if (round == max_rounds)
+        throw std::runtime_error("import: items kept conflicting with concurrent writers");
+      pending = co_await run_round(store, pending, result);
+    }
+    if (!job_.options.skip_triggers && job_.options.trigger_id && begin == 0)
+      spdlog::warn("task {}: trigger {} not started: triggers are not available yet", ctx.task_id,
+                   *job_.options.trigger_id);
+    co_return result;
+  }
+
+ private:
+  static queue::item_outcome failed(const import_item& item, std::string code,
+                                    std::string message) {
+    queue::item_outcome o;
+    o.index = item.index;
+    o.outcome = queue::item_outcome::kind::failed;
+    o.code = std::move(code);
+    o.message = std::move(message);
+    return o;
+  }
+
+  static void record(queue::chunk_result& r, queue::item_outcome o) {
+    if (o.outcome == queue::item_outcome::kind::failed) ++r.failed;
+    r.outcomes.push_back(std::move(o));
+  }
+
+  void locate(profile& p, const import_item& item, std::vector<std::string>& warnings) const {
+    if (!job_.options.detect_geo) return;
+    std::string ip = item.update.geo_ip;
+    for (const char* name : {"_regip", "_ip"}) {
+      if (!ip.empty()) break;
+      auto it = p.fields.find(name);
+      if (it != p.fields.end())
+        if (const auto* s = std::get_if<std::string>(&it->second)) ip = *s;
+    }
+    if (ip.empty()) return;
+    if (!settings_.geo) {
+      warnings.push_back("detect_geo: no geo database is configured");
+      return;
+    }
+    auto where = settings_.geo->lookup(ip);
+    if (!where) {
+      warnings.push_back("detect_geo: " + ip + " is not in the geo database");
+      return;
+    }
+    if (!where->country.empty()) p.fields.insert_or_assign("_country", where->country);
+    if (!where->region.empty()) p.fields.insert_or_assign("_region", where->region);
+    if (!where->city.empty()) p.fields.insert_or_assign("_city", where->city);
+  }
+
+  asio::awaitable<std::vector<std::size_t>> run_round(profile_store& store,
+                                                      const std::vector<std::size_t>& pending,
+                                                      queue::chunk_result& result) {
+    std::vector<asio::awaitable<std::optional<stored_profile>>> lookups;
+    for (auto i : pending) lookups.push_back(store.find(job_.items[i].query));
+    auto found = co_await gather(std::move(lookups));
+
+    // The writes of this round: items whose lookup no earlier write of the round can change.
+    std::set<std::string> touched;
+    std::vector<std::size_t> again, wave;
+    std::vector<asio::awaitable<write_result>> writes;
+    struct planned {
+      std::size_t item;
+      bool create;
+      std::string profile_id;
+      std::vector<std::string> warnings;
+    };
+    std::vector<planned> plans;
+    bool deferring = false;
+    for (std::size_t n = 0; n < pending.size(); ++n) {
+      const auto& item = job_.items[pending[n]];
+      if (found[n].error) std::rethrow_exception(found[n].error);
+      const auto& match = *found[n].value;
+      auto plan = plan_lookup(item.query);
+      std::vector<std::string> reads;
+      for (const auto& g : plan) reads.insert(reads.end(), g.begin(), g.end());
+      reads.push_back("#" + (match ? match->p.id : item.query.keys.profile_id));
+      bool depends = deferring;
+      for (const auto& r : reads) depends = depends || touched.count(r);
+      if (depends) {
+        // Keep the items' order: once one waits, those after it wait too.
+        deferring = true;
+        again.push_back(pending[n]);
+        continue;
+      }
+      if (!match && item.query.mode == match_mode::profile_id) {
+        record(result, failed(item, "profile_not_found",
+                              "data[" + std::to_string(item.index) + "].profile_id: no profile "
+                                  + item.query.keys.profile_id + " in database "
+                                  + std::to_string(job_.options.db_id)));
+        continue;
+      }
+      profile next;
+      const auto now = now_ms();
+      if (match) {
+        next = match->p;
+      } else {
+        next.id = new_profile_id();
+        next.created_at = now;
+      }
+      std::vector<std::string> warnings = item.update.warnings;
+      try {
+        apply(next, item.update);
+      } catch (const item_error& err) {
+        record(result, failed(item, err.code(), err.what()));
+        continue;
+      }
+      locate(next, item, warnings);
+      if (match) {
+        next.updated_at = match->p.updated_at;
+        if (next.to_doc() == match->p.to_doc()) {
+          // Nothing changes: no write.
+          record(result, done(item, match->p.id, "unchanged", warnings));
+          touched.insert("#" + match->p.id);
+          continue;
+        }
+        next.updated_at = now;
+        writes.push_back(store.update(*match, next));
+      } else {
+        next.updated_at = now;
+        writes.push_back(store.create(next, plan));
+      }
+      touched.insert(reads.begin(), reads.end());
+      touched.insert("#" + next.id);
+      for (auto& e : index_entries(next)) touched.insert(std::move(e));
+      plans.push_back({pending[n], !match, next.id, std::move(warnings)});
+    }
+    auto written = co_await gather(std::move(writes));
+    for (std::size_t n = 0; n < plans.size(); ++n) {
+      if (written[n].error) std::rethrow_exception(written[n].error);
+      const auto& w = *written[n].value;
+      const auto& item = job_.items[plans[n].item];
+      if (!w.ok) {
+        again.push_back(plans[n].item);
+        continue;
+      }
+      record(result, done(item, plans[n].profile_id, plans[n].create ? "created" : "updated",
+                          plans[n].warnings));
+    }
+    std::sort(again.begin(), again.end());
+    co_return again;
+  }
+
+  static queue::item_outcome done(const import_item& item, const std::string& id, std::string code,
+                                  const std::vector<std::string>& warnings) {
+    queue::item_outcome o;
+    o.index = item.index;
+    o.outcome = queue::item_outcome::kind::processed;
+    o.profile_id = id;
+    o.code = std::move(code);
+    o.message = join(warnings);
+    return o;
+  }
+
+  import_job job_;
+  const import_settings& settings_;
+};
+
+class import_handler final : public queue::job_handler {
+ public:
+  explicit import_handler(import_settings settings) : settings_(std::move(settings)) {}
+  std::unique_ptr<queue::prepared_job> prepare(std::string_view body) const override {
+    return std::make_unique<import_run>(parse_import_job(body, settings_.limits), settings_);
+  }
+
+ private:
+  import_settings settings_;
+};
+
+}  // namespace
+
+void add_import_handler(queue::handler_registry& registry, import_settings settings) {
+  registry.add("import_and_start", std::make_shared<import_handler>(std::move(settings)));
+}
+
+}  // namespace herald::profiles

@@ -1,0 +1,136 @@
+#include "herald/profiles/store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+#include "herald/proto/scripts.hpp"
+#include "herald/redis/client.hpp"
+#include "herald/redis/script.hpp"
+
+namespace herald::profiles {
+
+namespace asio = boost::asio;
+
+namespace {
+
+const redis::script& profile_script() {
+  static const redis::script s{std::string(proto::profile_lua)};
+  return s;
+}
+
+std::uint64_t to_u64(const redis::reply& r) {
+  if (r.type() == redis::reply::kind::integer) return static_cast<std::uint64_t>(r.integer());
+  const auto& s = r.as_string();
+  std::uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// Appends the plan's keys to `keys` and its shape ("groups", then each size) to `args`.
+void add_plan(const profile_keys& pk, const lookup_plan& plan, std::vector<std::string>& keys,
+              std::vector<std::string>& args) {
+  args.push_back(std::to_string(plan.size()));
+  for (const auto& group : plan) {
+    args.push_back(std::to_string(group.size()));
+    for (const auto& entry : group) keys.push_back(pk.index(entry));
+  }
+}
+
+write_result read_write_result(const redis::reply& r) {
+  const auto& a = r.as_array();
+  write_result out;
+  if (a.at(0).as_string() == "ok") {
+    out.ok = true;
+    out.seq = to_u64(a.at(1));
+    out.version = to_u64(a.at(2));
+  } else {
+    out.conflict = a.at(1).as_string();
+    if (a.size() > 2) out.matched_id = a.at(2).as_string();
+  }
+  return out;
+}
+
+}  // namespace
+
+profile_keys::profile_keys(std::string_view prefix, std::string_view account, std::int64_t db_id)
+    : base_(std::string(prefix) + ":{pdb:" + std::string(account) + ":" + std::to_string(db_id)
+            + "}:"),
+      db_id_(db_id) {}
+
+std::string profile_keys::profile(std::string_view id) const {
+  return base_ + "p:" + std::string(id);
+}
+std::string profile_keys::profile_prefix() const {
+  return base_ + "p:";
+}
+std::string profile_keys::seq() const {
+  return base_ + "seq";
+}
+std::string profile_keys::index(std::string_view entry) const {
+  return base_ + "ix:" + std::string(entry);
+}
+std::string profile_keys::index_prefix() const {
+  return base_ + "ix:";
+}
+
+profile_store::profile_store(redis::client& client, profile_keys keys)
+    : client_(client), keys_(std::move(keys)) {}
+
+asio::awaitable<std::optional<stored_profile>> profile_store::get(std::string id) {
+  if (!is_profile_id(id)) co_return std::nullopt;
+  auto r = co_await client_.exec("HMGET", keys_.profile(id), "v", "s", "d");
+  const auto& a = r.as_array();
+  if (a.size() != 3 || a[0].is_nil() || a[2].is_nil()) co_return std::nullopt;
+  stored_profile out{profile::from_doc(std::string(id), a[2].as_string()), to_u64(a[0]),
+                     to_u64(a[1])};
+  co_return out;
+}
+
+asio::awaitable<std::optional<stored_profile>> profile_store::find(match_query q) {
+  if (auto missing = missing_key(q))
+    throw std::invalid_argument("matching \"" + std::string(to_string(q.mode)) + "\" needs "
+                                + *missing);
+  if (q.mode == match_mode::profile_id) co_return co_await get(q.keys.profile_id);
+  auto plan = plan_lookup(q);
+  std::vector<std::string> keys, args{"match", keys_.profile_prefix()};
+  add_plan(keys_, plan, keys, args);
+  auto r = co_await client_.eval(profile_script(), keys, args);
+  if (r.is_nil()) co_return std::nullopt;
+  const auto& a = r.as_array();
+  stored_profile out{profile::from_doc(a.at(0).as_string(), a.at(3).as_string()), to_u64(a.at(1)),
+                     to_u64(a.at(2))};
+  co_return out;
+}
+
+asio::awaitable<write_result> profile_store::create(profile p, lookup_plan plan) {
+  std::vector<std::string> keys{keys_.profile(p.id), keys_.seq()};
+  std::vector<std::string> args{"create", keys_.profile_prefix(), p.id, p.to_doc()};
+  add_plan(keys_, plan, keys, args);
+  auto entries = index_entries(p);
+  args.push_back(std::to_string(entries.size()));
+  for (const auto& e : entries) keys.push_back(keys_.index(e));
+  co_return read_write_result(co_await client_.eval(profile_script(), keys, args));
+}
+
+asio::awaitable<write_result> profile_store::update(stored_profile before, profile after) {
+  auto old_entries = index_entries(before.p);
+  auto new_entries = index_entries(after);
+  std::vector<std::string> removed, added;
+  std::set_difference(old_entries.begin(), old_entries.end(), new_entries.begin(),
+                      new_entries.end(), std::back_inserter(removed));
+  std::set_difference(new_entries.begin(), new_entries.end(), old_entries.begin(),
+                      old_entries.end(), std::back_inserter(added));
+  std::vector<std::string> keys{keys_.profile(before.p.id)};
+  for (const auto& e : removed) keys.push_back(keys_.index(e));
+  for (const auto& e : added) keys.push_back(keys_.index(e));
+  std::vector<std::string> args{"update",
+                                before.p.id,
+                                std::to_string(before.version),
+                                after.to_doc(),
+                                std::to_string(removed.size()),
+                                std::to_string(added.size())};
+  co_return read_write_result(co_await client_.eval(profile_script(), keys, args));
+}
+
+}  // namespace herald::profiles
