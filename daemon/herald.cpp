@@ -1,7 +1,7 @@
-// herald: Herald's command-line client. Enqueues jobs, follows and cancels tasks, and inspects
-// the queue and its dead letters, talking to Redis directly. The command line, the job file and
-// every output format live in lib/src/cli; this file does the I/O and maps failures to the exit
-// codes --help documents.
+// herald: Herald's command-line client. Enqueues jobs, follows and cancels tasks, inspects the
+// queue and its dead letters, and reads profiles, talking to Redis directly. The command line, the
+// job file and every output format live in lib/src/cli; this file does the I/O and maps failures to
+// the exit codes --help documents.
 #include <unistd.h>
 
 #include <spdlog/sinks/base_sink.h>
@@ -27,6 +27,7 @@
 #include "herald/cli/target.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/profiles/import_handler.hpp"
+#include "herald/profiles/store.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/redis/client.hpp"
@@ -154,6 +155,8 @@ class session {
         co_return co_await dead_retry();
       case cli::command_kind::dead_purge:
         co_return co_await dead_purge();
+      case cli::command_kind::profiles_get:
+        co_return co_await profiles_get();
       case cli::command_kind::help:
       case cli::command_kind::version:
         break;
@@ -340,6 +343,21 @@ class session {
   asio::awaitable<int> dead_purge() {
     auto n = co_await store_.purge_dead();
     out("purged " + std::to_string(n) + " dead letter" + (n == 1 ? "" : "s") + "\n");
+    co_return 0;
+  }
+
+  asio::awaitable<int> profiles_get() {
+    namespace profiles = herald::profiles;
+    profiles::profile_store store(
+        redis_, profiles::profile_keys(target_.prefix, target_.account, cl_.db_id));
+    const auto found = co_await store.find(cl_.profile_query);
+    if (!found) {
+      throw cli_error(exit_code::not_found, "no profile matches (matching \""
+                                                + std::string(to_string(cl_.profile_query.mode))
+                                                + "\") in db " + std::to_string(cl_.db_id)
+                                                + " of account \"" + target_.account + "\"");
+    }
+    out(cl_.json ? found->p.to_json(cl_.db_id) + "\n" : cli::format_profile(found->p, cl_.db_id));
     co_return 0;
   }
 

@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "herald/api/profile_routes.hpp"
 #include "herald/api/task_routes.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
@@ -323,6 +324,7 @@ class heraldd {
     herald::api::task_routes_config task_api;
     task_api.draining = [this] { return health_.draining; };
     herald::api::add_task_routes(routes, store, tokens_, task_api);
+    herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
     auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes));
     asio::ip::tcp::endpoint bound;
     try {

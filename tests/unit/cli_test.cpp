@@ -450,5 +450,180 @@ TEST(CliOutput, ListsAndStatsInBothForms) {
   EXPECT_EQ(dj.at(0)["deliveries"].get_int64().value(), 1);
 }
 
+// --- profiles get ------------------------------------------------------------------------------
+
+TEST(CliProfilesGet, TheKeyGivenImpliesTheMatchingMode) {
+  using profiles::match_mode;
+  struct expectation {
+    std::vector<std::string_view> flags;
+    match_mode mode;
+  };
+  for (const auto& [flags, mode] : std::initializer_list<expectation>{
+           {{"--email", "a@example.com"}, match_mode::email},
+           {{"--phone", "+79000000000"}, match_mode::phone},
+           {{"--profile-id", "691f3a2c9e4b7d01a3c5e7f9"}, match_mode::profile_id},
+           {{"--field-name", "CRM_ID", "--field-value", "0002"}, match_mode::custom},
+           {{"--subscription-id", "c9f2"}, match_mode::push_sub},
+           {{"--channel", "telegram_bot", "--id", "42"}, match_mode::custom_sub},
+           {{"--email", "a@example.com", "--phone", "+79000000000"}, match_mode::email_phone},
+       }) {
+    std::vector<std::string_view> args{"profiles", "get"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto cl = parse(args);
+    EXPECT_EQ(cl.command, command_kind::profiles_get) << flags[0];
+    EXPECT_EQ(cl.profile_query.mode, mode) << flags[0];
+    EXPECT_EQ(cl.db_id, 1) << flags[0];
+    EXPECT_FALSE(cl.json);
+  }
+}
+
+TEST(CliProfilesGet, ParsesEveryOptionAndNormalisesTheKeys) {
+  auto cl = parse({"--account", "acme", "profiles", "get", "--db=3", "--email", " A@Example.com",
+                   "--json", "--resource-id", "0"});
+  EXPECT_EQ(cl.account, "acme");
+  EXPECT_EQ(cl.db_id, 3);
+  EXPECT_TRUE(cl.json);
+  EXPECT_EQ(cl.profile_query.mode, profiles::match_mode::email);
+  EXPECT_EQ(cl.profile_query.keys.email, "a@example.com");
+  EXPECT_EQ(cl.profile_query.resource_id, 0);
+
+  auto sub = parse({"profiles", "get", "--matching", "email_sub", "--email", "a@example.com",
+                    "--resource-id", "12"});
+  EXPECT_EQ(sub.profile_query.mode, profiles::match_mode::email_sub);
+  EXPECT_EQ(sub.profile_query.resource_id, 12);
+
+  auto phone = parse({"profiles", "get", "--matching=phone_sub", "--phone", "8 (900) 000-00-00"});
+  EXPECT_EQ(phone.profile_query.mode, profiles::match_mode::phone_sub);
+  ASSERT_EQ(phone.profile_query.keys.phones.size(), 1u);
+  EXPECT_EQ(phone.profile_query.keys.phones[0], "+89000000000");
+
+  auto custom =
+      parse({"profiles", "get", "--field-name", "interests", "--field-value", "books, music"});
+  EXPECT_EQ(custom.profile_query.field_name, "interests");
+  EXPECT_EQ(custom.profile_query.keys.field_value, "books, music");
+
+  auto channel = parse({"profiles", "get", "--channel", "sms", "--id", "+7 900 000 00 00"});
+  EXPECT_EQ(channel.profile_query.keys.sub_channel, profiles::channel::sms);
+  EXPECT_EQ(channel.profile_query.keys.sub_id, "+79000000000");
+}
+
+TEST(CliProfilesGet, RefusesWhatIsWrongNamingTheFlag) {
+  EXPECT_TRUE(contains(usage_error({"profiles"}), "`herald profiles` needs one of: get"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "list"}), "`herald profiles list`: not a command"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get"}),
+                       "`herald profiles get` needs a key: --email, --phone, --profile-id"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--email", "a@example.com", "--profile-id",
+                                    "691f3a2c9e4b7d01a3c5e7f9"}),
+                       "--email and --profile-id: give one key, or --matching"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--email", "nope"}),
+                       "--email: \"nope\" is not a valid email address"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--phone", "123"}),
+                       "--phone: \"123\" is not a phone number"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--profile-id", "xyz"}),
+                       "--profile-id: must be 24 lowercase hex characters"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--field-value", "0002"}),
+                       "--field-name: required by matching \"custom\""));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--field-name", "CRM_ID"}),
+                       "--field-value: required by matching \"custom\""));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--id", "42"}),
+                       "--channel: required by matching \"custom_sub\""));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--channel", "fax", "--id", "42"}),
+                       "--channel: unknown channel \"fax\""));
+  EXPECT_TRUE(
+      contains(usage_error({"profiles", "get", "--matching", "phone", "--email", "a@example.com"}),
+               "--phone: required by matching \"phone\""));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--matching", "email_phone"}),
+                       "--email or --phone: required by matching \"email_phone\""));
+  const auto modes = usage_error({"profiles", "get", "--matching", "fuzzy", "--email", "a@b.cd"});
+  EXPECT_TRUE(contains(modes, "--matching: unknown mode \"fuzzy\"; one of email, email_profile"))
+      << modes;
+  EXPECT_TRUE(contains(modes, "email_phone_sub")) << modes;
+  for (std::string_view db : {"0", "-1", "x", "1.5"}) {
+    std::string flag = "--db=" + std::string(db);
+    EXPECT_TRUE(contains(usage_error({"profiles", "get", flag, "--email", "a@example.com"}),
+                         "--db: \"" + std::string(db) + "\" is not a positive integer"))
+        << db;
+  }
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--resource-id", "-2", "--email", "a@b.cd"}),
+                       "--resource-id: \"-2\" is not a non-negative integer"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--email", "a@b.cd", "extra"}),
+                       "no argument `extra`"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--email", "a@b.cd", "--wait"}),
+                       "--wait is not an option of `herald profiles get`"));
+  EXPECT_TRUE(contains(usage_error({"status", "t1", "--email", "a@b.cd"}),
+                       "--email is not an option of `herald status`"));
+  EXPECT_TRUE(contains(usage_error({"profiles", "get", "--email", "a@b.cd", "--email", "c@d.ef"}),
+                       "--email is given twice"));
+}
+
+TEST(CliProfilesGet, HelpDocumentsTheCommandEveryModeAndNotFound) {
+  const auto help = help_text();
+  for (std::string_view part :
+       {"herald profiles get", "--db N", "--matching MODE", "--email X", "--phone X",
+        "--profile-id X", "--field-name F --field-value V", "--subscription-id X",
+        "--channel C --id X", "--resource-id R", "no profile matches"})
+    EXPECT_TRUE(contains(help, part)) << part;
+  // Every mode the matching library knows, so help cannot fall behind it.
+  const auto names = profiles::match_mode_names();
+  for (std::size_t start = 0; start < names.size();) {
+    auto end = names.find(", ", start);
+    if (end == std::string::npos) end = names.size();
+    const auto mode = names.substr(start, end - start);
+    EXPECT_TRUE(contains(help, mode)) << mode;
+    start = end + 2;
+  }
+}
+
+TEST(CliOutput, AProfileForPeopleShowsIdTimesFieldsAndSubscriptions) {
+  profiles::profile p;
+  p.id = "691f3a2c9e4b7d01a3c5e7f9";
+  p.created_at = 1'700'000'000'000;
+  p.updated_at = 1'700'000'001'500;
+  p.fields = {{"_fname", std::string("John")},
+              {"email", std::string("john@example.com")},
+              {"phones", profiles::tag_list{"+79000000000", "+79000000001"}},
+              {"visits", std::int64_t{3}},
+              {"vip", true},
+              {"note", std::string("two\nlines")}};
+  profiles::subscription email;
+  email.resource_id = 1;
+  email.email = "john@example.com";
+  profiles::subscription bot;
+  bot.ch = profiles::channel::telegram_bot;
+  bot.resource_id = 2;
+  bot.status = profiles::subscription_status::blocked;
+  bot.cc_id = "42";
+  bot.fields.emplace("username", std::string("john_d"));
+  p.subscriptions = {email, bot};
+
+  const auto text = format_profile(p, 3);
+  EXPECT_TRUE(
+      text.starts_with("profile:  691f3a2c9e4b7d01a3c5e7f9\n"
+                       "db:       3\n"
+                       "created:  2023-11-14T22:13:20.000Z\n"
+                       "updated:  2023-11-14T22:13:21.500Z\n"
+                       "fields:\n"))
+      << text;
+  EXPECT_TRUE(contains(text, "  _fname  John\n")) << text;
+  EXPECT_TRUE(contains(text, "  email   john@example.com\n")) << text;
+  EXPECT_TRUE(contains(text, "  phones  +79000000000, +79000000001\n")) << text;
+  EXPECT_TRUE(contains(text, "  visits  3\n")) << text;
+  EXPECT_TRUE(contains(text, "  vip     true\n")) << text;
+  // A control character is never written raw to a terminal.
+  EXPECT_TRUE(contains(text, "  note    \"two\\nlines\"\n")) << text;
+  EXPECT_TRUE(contains(text,
+                       "subscriptions:\n"
+                       "  CHANNEL       RESOURCE  STATUS   ADDRESS\n"
+                       "  email         1         active   email=john@example.com\n"
+                       "  telegram_bot  2         blocked  cc_data.id=42 username=john_d\n"))
+      << text;
+
+  profiles::profile bare;
+  bare.id = "691f3a2c9e4b7d01a3c5e7fa";
+  const auto empty = format_profile(bare, 1);
+  EXPECT_TRUE(contains(empty, "created:  -\n")) << empty;
+  EXPECT_TRUE(contains(empty, "fields: none\nsubscriptions: none\n")) << empty;
+}
+
 }  // namespace
 }  // namespace herald::cli

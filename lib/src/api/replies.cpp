@@ -1,14 +1,25 @@
 #include "herald/api/replies.hpp"
 
 #include <string>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "herald/redis/error.hpp"
 
 namespace herald::api {
 
 namespace bhttp = boost::beast::http;
 
 http::response ok_reply(std::string_view data_json) {
-  std::string body = R"({"error": 0, "error_text": "Successful operation", "data": )";
-  body += data_json;
+  return ok_reply("data", data_json);
+}
+
+http::response ok_reply(std::string_view name, std::string_view json) {
+  std::string body = R"({"error": 0, "error_text": "Successful operation", )";
+  body += json_quote(name);
+  body += ": ";
+  body += json;
   body += '}';
   return http::json_reply(bhttp::status::ok, std::move(body));
 }
@@ -28,6 +39,20 @@ http::response service_unavailable(std::string_view debug) {
       http::error_reply(bhttp::status::service_unavailable, 503, "Service unavailable", debug);
   res.set(bhttp::field::retry_after, "1");
   return res;
+}
+
+http::route_handler answering_redis_failures(std::string route, http::route_handler handler) {
+  return [route = std::move(route), handler = std::move(handler)](
+             const http::request& req) -> boost::asio::awaitable<http::response> {
+    std::string failure;
+    try {
+      co_return co_await handler(req);
+    } catch (const redis::error& e) {
+      spdlog::warn("http: {}: Redis failed: {}", route, e.what());
+      failure = e.code().message();
+    }
+    co_return service_unavailable("redis: " + failure);
+  };
 }
 
 }  // namespace herald::api

@@ -1,5 +1,7 @@
 #include "herald/api/request.hpp"
 
+#include <limits>
+
 #include "herald/api/replies.hpp"
 #include "herald/auth/request_token.hpp"
 
@@ -48,6 +50,33 @@ std::optional<std::string> authenticate(const auth::token_table& tokens, const h
     return std::nullopt;
   }
   return account;
+}
+
+std::optional<http::response> read_integer(simdjson::dom::object body, std::string_view name,
+                                           std::uint64_t fallback, std::uint64_t min,
+                                           std::uint64_t max, std::uint64_t& out) {
+  simdjson::dom::element field;
+  if (body[name].get(field) != simdjson::SUCCESS || field.is_null()) {
+    out = fallback;
+    return std::nullopt;
+  }
+  std::uint64_t value = 0;
+  if (field.get(value) != simdjson::SUCCESS || value < min || value > max) {
+    std::string rule;
+    if (max != std::numeric_limits<std::uint64_t>::max()
+        && max != static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      rule = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+    } else if (min == 0) {
+      rule = "a non-negative integer";
+    } else if (min == 1) {
+      rule = "a positive integer";
+    } else {
+      rule = "an integer, at least " + std::to_string(min);
+    }
+    return invalid_request(std::string(name) + ": must be " + rule);
+  }
+  out = value;
+  return std::nullopt;
 }
 
 }  // namespace herald::api

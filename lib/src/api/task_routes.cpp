@@ -8,7 +8,6 @@
 #include <string>
 #include <utility>
 
-#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -18,7 +17,6 @@
 
 #include "herald/api/replies.hpp"
 #include "herald/api/request.hpp"
-#include "herald/redis/error.hpp"
 
 namespace herald::api {
 
@@ -52,24 +50,6 @@ std::optional<http::response> read_task_id(simdjson::dom::object body, std::stri
   if (field.get(id) != simdjson::SUCCESS) return invalid_request("task_id: must be a string");
   if (!queue::valid_task_id(id)) return invalid_request(task_id_rule);
   out = id;
-  return std::nullopt;
-}
-
-// An optional integer field in [min, max]; `fallback` when absent or null.
-std::optional<http::response> read_count(simdjson::dom::object body, std::string_view name,
-                                         std::uint64_t fallback, std::uint64_t min,
-                                         std::uint64_t max, std::uint64_t& out) {
-  simdjson::dom::element field;
-  if (body[name].get(field) != simdjson::SUCCESS || field.is_null()) {
-    out = fallback;
-    return std::nullopt;
-  }
-  std::uint64_t value = 0;
-  if (field.get(value) != simdjson::SUCCESS || value < min || value > max) {
-    return invalid_request(std::string(name) + ": must be an integer from " + std::to_string(min)
-                           + " to " + std::to_string(max));
-  }
-  out = value;
   return std::nullopt;
 }
 
@@ -200,11 +180,11 @@ asio::awaitable<http::response> post_items(const route_context& c, const http::r
   if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
   std::uint64_t offset = 0, limit = 0;
   constexpr auto max_offset = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  if (auto bad = read_count(r.body.object(), "offset", 0, 0, max_offset, offset)) {
+  if (auto bad = read_integer(r.body.object(), "offset", 0, 0, max_offset, offset)) {
     co_return std::move(*bad);
   }
-  if (auto bad = read_count(r.body.object(), "limit", c.cfg.default_items_limit, 1,
-                            c.cfg.max_items_limit, limit)) {
+  if (auto bad = read_integer(r.body.object(), "limit", c.cfg.default_items_limit, 1,
+                              c.cfg.max_items_limit, limit)) {
     co_return std::move(*bad);
   }
   const auto task = co_await c.store.get(r.task_id, r.account);
@@ -225,18 +205,9 @@ using route_body = asio::awaitable<http::response> (*)(const route_context&, con
 // The route's handler: `body`, with a Redis failure answered 503 instead of 500.
 http::route_handler handler(std::shared_ptr<const route_context> c, std::string_view route,
                             route_body body) {
-  return [c = std::move(c), route = std::string(route),
-          body](const http::request& req) -> asio::awaitable<http::response> {
-    std::string failure;
-    try {
-      co_return co_await body(*c, req);
-    } catch (const redis::error& e) {
-      // The target is not logged: a query string may carry what the client should not send.
-      spdlog::warn("http: {}: Redis failed: {}", route, e.what());
-      failure = e.code().message();
-    }
-    co_return service_unavailable("redis: " + failure);
-  };
+  return answering_redis_failures(
+      std::string(route),
+      [c = std::move(c), body](const http::request& req) { return body(*c, req); });
 }
 
 }  // namespace

@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "herald/api/profile_lookup.hpp"
 #include "herald/config/daemon_config.hpp"
 
 namespace herald::cli {
@@ -20,6 +24,7 @@ enum scope : unsigned {
   for_queue_stats = 1u << 3,
   for_dead_list = 1u << 4,
   for_dead_retry = 1u << 5,
+  for_profiles_get = 1u << 6,
 };
 
 unsigned scope_of(command_kind kind) {
@@ -36,6 +41,8 @@ unsigned scope_of(command_kind kind) {
       return for_dead_list;
     case command_kind::dead_retry:
       return for_dead_retry;
+    case command_kind::profiles_get:
+      return for_profiles_get;
     default:
       return 0;
   }
@@ -47,7 +54,7 @@ struct option_spec {
   unsigned scopes;
 };
 
-constexpr std::array<option_spec, 17> options{{
+constexpr std::array<option_spec, 28> options{{
     {"help", false, global},
     {"version", false, global},
     {"redis-url", true, global},
@@ -61,9 +68,20 @@ constexpr std::array<option_spec, 17> options{{
     {"run-at", true, for_enqueue},
     {"wait", false, for_enqueue},
     {"watch", false, for_enqueue | for_status},
-    {"json", false, for_status | for_tasks | for_queue_stats | for_dead_list},
+    {"json", false, for_status | for_tasks | for_queue_stats | for_dead_list | for_profiles_get},
     {"limit", true, for_tasks | for_dead_list},
     {"all", false, for_dead_retry},
+    {"db", true, for_profiles_get},
+    {"matching", true, for_profiles_get},
+    {"resource-id", true, for_profiles_get},
+    {"email", true, for_profiles_get},
+    {"phone", true, for_profiles_get},
+    {"profile-id", true, for_profiles_get},
+    {"field-name", true, for_profiles_get},
+    {"field-value", true, for_profiles_get},
+    {"subscription-id", true, for_profiles_get},
+    {"channel", true, for_profiles_get},
+    {"id", true, for_profiles_get},
     {"h", false, global},  // -h, the one short spelling
 }};
 
@@ -103,6 +121,43 @@ bool is_stream_id(std::string_view id) {
   return number(id.substr(0, dash)) && number(id.substr(dash + 1));
 }
 
+// A whole number in [min, max] typed for `flag`; `what` says what it is in the usage error.
+std::int64_t parse_integer(std::string_view flag, std::string_view text, std::int64_t min,
+                           std::string_view what) {
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min)
+    usage(std::string(flag) + ": \"" + std::string(text) + "\" is not " + std::string(what));
+  return v;
+}
+
+// The flag that gives a lookup's field, for errors: "profile_id" → "--profile-id".
+std::string flag_of(std::string_view field) {
+  if (field == "db_id") return "--db";
+  if (field == "email or phone") return "--email or --phone";
+  std::string flag = "--" + std::string(field);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+// The mode the keys given imply when --matching is absent; nothing when there is no key, throws
+// when they imply several.
+std::optional<std::string> implied_matching(const api::profile_lookup& l) {
+  std::vector<std::pair<std::string_view, std::string_view>> given;  // flag, mode
+  if (l.email) given.emplace_back("--email", "email");
+  if (l.phone) given.emplace_back("--phone", "phone");
+  if (l.profile_id) given.emplace_back("--profile-id", "profile_id");
+  if (l.field_name || l.field_value)
+    given.emplace_back(l.field_name ? "--field-name" : "--field-value", "custom");
+  if (l.subscription_id) given.emplace_back("--subscription-id", "push_sub");
+  if (l.channel || l.id) given.emplace_back(l.channel ? "--channel" : "--id", "custom_sub");
+  if (given.empty()) return std::nullopt;
+  if (given.size() == 1) return std::string(given[0].second);
+  if (given.size() == 2 && l.email && l.phone) return "email_phone";
+  usage(std::string(given[0].first) + " and " + std::string(given[1].first)
+        + ": give one key, or --matching to say how they combine");
+}
+
 struct given_option {
   const option_spec* spec;
   std::string value;
@@ -132,6 +187,8 @@ std::string_view command_name(command_kind kind) {
       return "dead retry";
     case command_kind::dead_purge:
       return "dead purge";
+    case command_kind::profiles_get:
+      return "profiles get";
   }
   return "help";
 }
@@ -218,13 +275,16 @@ command_line parse_command_line(std::span<const std::string_view> args) {
     cl.command = sub == "list"    ? command_kind::dead_list
                  : sub == "retry" ? command_kind::dead_retry
                                   : command_kind::dead_purge;
+  } else if (verb == "profiles") {
+    second("profiles", {"get"});
+    cl.command = command_kind::profiles_get;
   } else if (verb == "help") {
     cl.command = command_kind::help;
     return cl;
   } else {
     usage("`" + std::string(verb)
           + "` is not a command; one of: enqueue, status, tasks, cancel, queue stats, dead list, "
-            "dead retry, dead purge");
+            "dead retry, dead purge, profiles get");
   }
   const std::string name = "`herald " + std::string(command_name(cl.command)) + "`";
 
@@ -232,6 +292,8 @@ command_line parse_command_line(std::span<const std::string_view> args) {
   const unsigned scope = scope_of(cl.command);
   std::vector<std::string_view> seen;
   bool limit_given = false;
+  api::profile_lookup lookup;
+  bool matching_given = false;
   for (const auto& g : given) {
     const std::string flag = "--" + std::string(g.spec->name);
     if (g.spec->scopes != global && (g.spec->scopes & scope) == 0)
@@ -270,10 +332,47 @@ command_line parse_command_line(std::span<const std::string_view> args) {
     else if (n == "limit") {
       cl.limit = parse_limit(g.value);
       limit_given = true;
-    }
+    } else if (n == "db")
+      lookup.db_id = parse_integer(flag, g.value, 1, "a positive integer (a profile database)");
+    else if (n == "resource-id")
+      lookup.resource_id = parse_integer(flag, g.value, 0, "a non-negative integer");
+    else if (n == "matching") {
+      lookup.matching = g.value;
+      matching_given = true;
+    } else if (n == "email")
+      lookup.email = g.value;
+    else if (n == "phone")
+      lookup.phone = g.value;
+    else if (n == "profile-id")
+      lookup.profile_id = g.value;
+    else if (n == "field-name")
+      lookup.field_name = g.value;
+    else if (n == "field-value")
+      lookup.field_value = g.value;
+    else if (n == "subscription-id")
+      lookup.subscription_id = g.value;
+    else if (n == "channel")
+      lookup.channel = g.value;
+    else if (n == "id")
+      lookup.id = g.value;
   }
   if (!limit_given) cl.limit = cl.command == command_kind::dead_list ? 100 : 20;
   if (cl.wait && cl.watch) usage("--wait and --watch: give one (--watch also waits)");
+  if (cl.command == command_kind::profiles_get) {
+    if (!matching_given) {
+      auto implied = implied_matching(lookup);
+      if (!implied) {
+        usage(name
+              + " needs a key: --email, --phone, --profile-id, --field-name with --field-value, "
+                "--subscription-id, or --channel with --id");
+      }
+      lookup.matching = std::move(*implied);
+    }
+    if (auto error = api::make_match_query(lookup, cl.profile_query)) {
+      usage(flag_of(error->field) + ": " + error->reason);
+    }
+    cl.db_id = lookup.db_id;
+  }
 
   // Arguments.
   std::vector<std::string_view> rest(words.begin() + static_cast<std::ptrdiff_t>(used),
@@ -328,6 +427,9 @@ Usage:
   herald dead list [--limit N] [--json]
   herald dead retry ID | --all
   herald dead purge
+  herald profiles get [--db N] [--matching MODE] [--resource-id R] [--json]
+                      (--email X | --phone X | --profile-id X | --field-name F --field-value V
+                       | --subscription-id X | --channel C --id X)
 
 Commands:
   enqueue FILE|-   Enqueue the job in FILE (- reads stdin) and print its task id. The file is
@@ -351,6 +453,24 @@ Commands:
   dead list        Dead letters, oldest first (--limit, default 100).
   dead retry       Put a dead letter (or --all of them) back on the queue.
   dead purge       Delete every dead letter.
+  profiles get     The profile a lookup finds in the account's profile database --db (default
+                   1): its id, times, fields and subscriptions (--json: the profile object of
+                   POST /api/v1.1/profiles/get, proto/schemas/profile.schema.json). Where
+                   several match, the earliest created.
+    --email X              by email (matching email: the profile's email or an email
+                           subscription)
+    --phone X              by phone (matching phone: its phones or an sms subscription)
+    --profile-id X         by id (matching profile_id)
+    --field-name F --field-value V
+                           by a custom field (matching custom); V "tag_1, tag_2" finds a
+                           profile holding every tag of a tag field
+    --subscription-id X    by a push subscription (matching push_sub)
+    --channel C --id X     by a subscription's address on channel C (matching custom_sub)
+    --matching MODE        how to match, when not the one the key implies: email,
+                           email_profile, email_sub, phone, phone_sub, profile_id, push_sub,
+                           custom, custom_sub, email_phone (--email and --phone together imply
+                           it), email_phone_sub
+    --resource-id R        only subscriptions of resource R count
 
 Options (anywhere on the line):
   --redis-url URL  redis://[[user]:password@]host:port[/db] or unix:///path[?db=N]. Default:
@@ -368,7 +488,7 @@ Exit codes:
   0  success
   1  --wait/--watch: the task failed or was cancelled (its error on stderr)
   2  a bad command line or invalid input (a bad job names the field); nothing was changed
-  3  not found: no such task in the account, or no such dead letter
+  3  not found: no such task in the account, no such dead letter, or no profile matches
   4  Redis unreachable, or Redis answered with an error
 )";
 }

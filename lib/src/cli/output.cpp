@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <variant>
 
 #include "herald/common/json.hpp"
 
@@ -34,6 +35,51 @@ std::string columns(const std::vector<std::vector<std::string>>& rows) {
     }
     out += line + "\n";
   }
+  return out;
+}
+
+// A value as one line of text: plain when it is printable as it is, JSON-quoted when it is empty,
+// has a control character (which could move a terminal's cursor) or space at either end.
+std::string plain_or_quoted(std::string_view s) {
+  const bool plain = !s.empty() && s.front() != ' ' && s.back() != ' '
+                     && std::none_of(s.begin(), s.end(), [](char c) {
+                          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                        });
+  return plain ? std::string(s) : json_quote(s);
+}
+
+std::string field_text(const profiles::field_value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return plain_or_quoted(*s);
+  if (const auto* tags = std::get_if<profiles::tag_list>(&v)) {
+    if (tags->empty()) return "(no tags)";
+    std::string out;
+    for (const auto& t : *tags) out += (out.empty() ? "" : ", ") + plain_or_quoted(t);
+    return out;
+  }
+  std::string out;
+  profiles::append_json(out, v);
+  return out;
+}
+
+// The subscription's address and other fields: "email=john@example.com", "cc_data.id=42".
+std::string subscription_details(const profiles::subscription& s) {
+  std::string out;
+  auto add = [&](std::string_view name, const std::string& text) {
+    if (!out.empty()) out += ' ';
+    out += std::string(name) + "=" + text;
+  };
+  auto address = [&](std::string_view name, const std::string& v) {
+    if (!v.empty()) add(name, plain_or_quoted(v));
+  };
+  address("email", s.email);
+  address("phone", s.phone);
+  address("provider", s.provider);
+  address("subscription_id", s.subscription_id);
+  address("cc_data.id", s.cc_id);
+  address("subscriber_id", s.subscriber_id);
+  address("user_id", s.user_id);
+  address("channel_id", s.channel_id);
+  for (const auto& [name, value] : s.fields) add(plain_or_quoted(name), field_text(value));
   return out;
 }
 
@@ -184,6 +230,33 @@ std::string dead_letters_json(const std::vector<queue::dead_letter>& dead) {
            + ", \"dead_at\": " + json_time(d.dead_at) + "}";
   }
   return out + "]\n";
+}
+
+std::string format_profile(const profiles::profile& p, std::int64_t db_id) {
+  std::string out = columns({{"profile:", p.id},
+                             {"db:", std::to_string(db_id)},
+                             {"created:", time_or_dash(p.created_at)},
+                             {"updated:", time_or_dash(p.updated_at)}});
+  if (p.fields.empty()) {
+    out += "fields: none\n";
+  } else {
+    out += "fields:\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [name, value] : p.fields)
+      rows.push_back({"  " + plain_or_quoted(name), field_text(value)});
+    out += columns(rows);
+  }
+  if (p.subscriptions.empty()) {
+    out += "subscriptions: none\n";
+  } else {
+    out += "subscriptions:\n";
+    std::vector<std::vector<std::string>> rows{{"  CHANNEL", "RESOURCE", "STATUS", "ADDRESS"}};
+    for (const auto& s : p.subscriptions)
+      rows.push_back({"  " + std::string(profiles::to_string(s.ch)), std::to_string(s.resource_id),
+                      std::string(profiles::to_string(s.status)), subscription_details(s)});
+    out += columns(rows);
+  }
+  return out;
 }
 
 }  // namespace herald::cli

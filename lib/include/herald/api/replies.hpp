@@ -2,14 +2,18 @@
 // missing or unknown tokens and an unreachable Redis, each with error_debug saying what to fix.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "herald/http/message.hpp"
+#include "herald/http/router.hpp"
 
 namespace herald::api {
 
 // 200 {"error": 0, "error_text": "Successful operation", "data": <data_json>}
 http::response ok_reply(std::string_view data_json);
+// 200 {"error": 0, "error_text": "Successful operation", <name>: <json>}
+http::response ok_reply(std::string_view name, std::string_view json);
 
 // 400 {"error": 400, "error_debug": <debug>, "error_text": "Invalid request"}; `debug` names the
 // field first: "task_id: required".
@@ -22,5 +26,9 @@ http::response unauthorized(std::string_view debug);
 // 503 {"error": 503, "error_debug": <debug>, "error_text": "Service unavailable"}, with
 // Retry-After: 1.
 http::response service_unavailable(std::string_view debug);
+
+// `handler`, with a Redis failure (redis::error) logged under `route` and answered 503 instead of
+// 500. The request target is not logged: a query string may carry what it should not.
+http::route_handler answering_redis_failures(std::string route, http::route_handler handler);
 
 }  // namespace herald::api

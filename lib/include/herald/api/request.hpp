@@ -2,6 +2,7 @@
 // or the refusal (400, 401) that says what is wrong.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,5 +36,12 @@ class json_body {
 // unknown token, 400 for a "token" that is not a string) otherwise. The token is never quoted.
 std::optional<std::string> authenticate(const auth::token_table& tokens, const http::request& req,
                                         const json_body* body, http::response& refusal);
+
+// An optional integer field of `body` in [min, max] into `out`; `fallback` when it is absent or
+// null. Else the 400 reply naming it: "limit: must be an integer from 1 to 1000" ("db_id: must be
+// a positive integer" when max is the largest value).
+std::optional<http::response> read_integer(simdjson::dom::object body, std::string_view name,
+                                           std::uint64_t fallback, std::uint64_t min,
+                                           std::uint64_t max, std::uint64_t& out);
 
 }  // namespace herald::api

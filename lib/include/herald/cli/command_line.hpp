@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "herald/profiles/matching.hpp"
+
 namespace herald::cli {
 
 // What `herald` exits with; documented in --help, stable for scripts.
@@ -17,7 +19,7 @@ enum class exit_code : int {
   ok = 0,
   task_unsuccessful = 1,  // --wait/--watch: the task failed or was cancelled
   usage = 2,              // a bad command line or invalid input; nothing was changed
-  not_found = 3,          // no such task (in the account) or dead letter
+  not_found = 3,          // no such task (in the account), dead letter or profile
   redis = 4,              // Redis unreachable, or it answered with an error
 };
 
@@ -42,6 +44,7 @@ enum class command_kind {
   dead_list,
   dead_retry,
   dead_purge,
+  profiles_get,
 };
 
 // "enqueue", "queue stats", "dead retry": how --help and errors name a command.
@@ -71,9 +74,14 @@ struct command_line {
 
   // status, cancel, dead retry
   std::string id;
-  bool json = false;         // --json (status, tasks, queue stats, dead list)
+  bool json = false;         // --json (status, tasks, queue stats, dead list, profiles get)
   bool all = false;          // dead retry --all
   std::uint64_t limit = 20;  // tasks, dead list
+
+  // profiles get: the profile database (--db) and the checked lookup its flags make; the mode is
+  // --matching, else the one the key given implies (--email: email, --channel/--id: custom_sub).
+  std::int64_t db_id = 1;
+  profiles::match_query profile_query;
 };
 
 // Parses the words after the program name. Options may come before or after the command and

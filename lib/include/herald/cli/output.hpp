@@ -1,5 +1,5 @@
 // How `herald` shows things: the progress bar and its plain-line form, a task's status for
-// people, task lists, queue statistics and dead letters, each in human and JSON form.
+// people, task lists, queue statistics, dead letters and profiles, each in human and JSON form.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "herald/profiles/profile.hpp"
 #include "herald/queue/task.hpp"
 #include "herald/queue/task_store.hpp"
 
@@ -53,5 +54,10 @@ std::string queue_stats_json(const queue::queue_stats& stats);
 
 std::string format_dead_letters(const std::vector<queue::dead_letter>& dead);
 std::string dead_letters_json(const std::vector<queue::dead_letter>& dead);
+
+// A profile for people: id, database, times, then its fields (a tag list joined by ", ") and
+// its subscriptions (channel, resource, status, then the address and any other fields as
+// name=value), one a line. The JSON form is profiles::profile::to_json.
+std::string format_profile(const profiles::profile& p, std::int64_t db_id);
 
 }  // namespace herald::cli
