@@ -240,10 +240,11 @@ subscription_change read_subscription(element e, const std::string& path) {
     } else if (k == "channel_id") {
       s.channel_id = require_text(v, field_path, code);
     } else {
-      auto value = read_value(v, field_path);
-      if (std::holds_alternative<tag_list>(value))
+      // Anything else given with it: a scalar (a list, an object or null is not one).
+      const auto t = v.type();
+      if (t == element_type::ARRAY || t == element_type::OBJECT || t == element_type::NULL_VALUE)
         fail(code, field_path, "must be a string, a number or a bool");
-      s.fields.emplace(std::string(k), std::move(value));
+      s.fields.emplace(std::string(k), read_value(v, field_path));
     }
   }
   // The channel's address.
@@ -537,6 +538,10 @@ void apply(profile& p, const profile_update& u) {
         } else {
           double a = ci ? double(*ci) : *cd;
           double b = si ? double(*si) : (sd ? *sd : 0.0);
+          // JSON cannot write infinity: a document holding it would never read back.
+          if (!std::isfinite(a + sign * b))
+            fail("invalid_update", c.path,
+                 std::string(to_string(c.what)) + " would leave the field beyond a double's range");
           next = a + sign * b;
         }
         p.fields.insert_or_assign(c.name, std::move(next));
@@ -595,6 +600,25 @@ void apply(profile& p, const profile_update& u) {
   }
 }
 
+void add_match_keys(profile& p, const match_query& q, const profile_update& u) {
+  auto given = [&](std::string_view name) {
+    return std::any_of(u.fields.begin(), u.fields.end(),
+                       [&](const field_change& c) { return c.name == name; });
+  };
+  const auto& k = q.keys;
+  const bool email = q.mode == match_mode::email || q.mode == match_mode::email_profile
+                     || q.mode == match_mode::email_phone;
+  const bool phones = q.mode == match_mode::phone || q.mode == match_mode::email_phone;
+  if (email && !k.email.empty() && !given("email")) p.fields.insert_or_assign("email", k.email);
+  if (phones && !k.phones.empty() && !given("phones"))
+    p.fields.insert_or_assign("phones", tag_list(k.phones));
+  if (q.mode == match_mode::custom && !q.field_name.empty() && !given(q.field_name)
+      && is_custom_field(q.field_name)) {
+    auto value = trim(k.field_value);
+    if (!value.empty()) p.fields.insert_or_assign(q.field_name, std::string(value));
+  }
+}
+
 import_job parse_import_job(std::string_view body, const import_limits& limits) {
   thread_local simdjson::dom::parser parser;
   element doc;
@@ -650,6 +674,11 @@ import_job parse_import_job(std::string_view body, const import_limits& limits) 
   }
   if (o.matching == match_mode::custom && o.field_name.empty())
     bad("field_name", "required by matching \"custom\"");
+  // Standard fields, email and phones are not indexed as custom fields: nothing would match.
+  if (o.matching == match_mode::custom && !is_custom_field(o.field_name))
+    bad("field_name", json_quote(o.field_name)
+                          + " is not a custom field; matching \"custom\" searches custom fields "
+                            "(not standard _fields, email or phones)");
   std::optional<object> custom_data;
   if (!root["custom_data"].get(e)) {
     object cd;

@@ -137,7 +137,9 @@ class import_run final : public queue::prepared_job {
       auto plan = plan_lookup(item.query);
       std::vector<std::string> reads;
       for (const auto& g : plan) reads.insert(reads.end(), g.begin(), g.end());
-      reads.push_back("#" + (match ? match->p.id : item.query.keys.profile_id));
+      // "#<id>": the profile it updates (or, for profile_id, would).
+      const std::string& target = match ? match->p.id : item.query.keys.profile_id;
+      if (!target.empty()) reads.push_back("#" + target);
       bool depends = deferring;
       for (const auto& r : reads) depends = depends || touched.count(r);
       if (depends) {
@@ -160,6 +162,7 @@ class import_run final : public queue::prepared_job {
       } else {
         next.id = new_profile_id();
         next.created_at = now;
+        add_match_keys(next, item.query, item.update);
       }
       std::vector<std::string> warnings = item.update.warnings;
       try {
@@ -169,6 +172,11 @@ class import_run final : public queue::prepared_job {
         continue;
       }
       locate(next, item, warnings);
+      if (!match && !finds(plan, next))
+        warnings.push_back("the new profile cannot be found by this item's keys (matching \""
+                           + std::string(to_string(item.query.mode))
+                           + "\"; its data gives no such subscription or value): importing "
+                             "the item again creates another");
       if (match) {
         next.updated_at = match->p.updated_at;
         if (next.to_doc() == match->p.to_doc()) {
@@ -216,7 +224,7 @@ class import_run final : public queue::prepared_job {
   }
 
   import_job job_;
-  const import_settings& settings_;
+  import_settings settings_;  // a copy: the job may outlive its handler
 };
 
 class import_handler final : public queue::job_handler {

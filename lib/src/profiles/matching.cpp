@@ -1,5 +1,7 @@
 #include "herald/profiles/matching.hpp"
 
+#include <algorithm>
+
 #include "herald/profiles/normalize.hpp"
 
 namespace herald::profiles {
@@ -166,6 +168,15 @@ lookup_plan plan_lookup(const match_query& q) {
       break;
   }
   return plan;
+}
+
+bool finds(const lookup_plan& plan, const profile& p) {
+  const auto entries = index_entries(p);  // sorted
+  return std::any_of(plan.begin(), plan.end(), [&](const std::vector<std::string>& group) {
+    return !group.empty() && std::all_of(group.begin(), group.end(), [&](const std::string& e) {
+      return std::binary_search(entries.begin(), entries.end(), e);
+    });
+  });
 }
 
 }  // namespace herald::profiles

@@ -58,6 +58,12 @@ struct profile_update {
 // when a function does not fit the value, e.g. incr of a string; `p` is then unspecified.
 void apply(profile& p, const profile_update& u);
 
+// Prepares a profile being created for an item that matched none: the item's match keys that
+// its data does not change (the `email`, the `phones`, the custom `field_name` set to the
+// value as a string, by what `q.mode` searches in the profile itself) are set, so that the same
+// item finds this profile next time. apply() then applies the data.
+void add_match_keys(profile& p, const match_query& q, const profile_update& u);
+
 struct import_limits {
   std::size_t max_items = 10'000;
 };

@@ -57,4 +57,8 @@ std::optional<std::string> missing_key(const match_query& q);
 using lookup_plan = std::vector<std::vector<std::string>>;
 lookup_plan plan_lookup(const match_query& q);
 
+// Whether a lookup by `plan` would find `p`: some group all of whose entries `p` has
+// (index_entries). False for an empty plan.
+bool finds(const lookup_plan& plan, const profile& p);
+
 }  // namespace herald::profiles

@@ -1,0 +1,328 @@
+// import_and_start end to end: seeds/004's own example bodies (the one matching by email, the one
+// matching by the custom field New_field_1) enqueued with the built `herald` into the built
+// heraldd on a real redis-server. Each task completes with the ids of the profiles its items
+// really have in Redis; importing the email example again finds the same profiles.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/heraldd.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+
+namespace herald::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// seeds/004: "Пример запроса с матчингом по email", as the seed gives it.
+constexpr const char* email_example = R"({
+"token": "abcdefghijklmnqrstuvwxyz",
+"matching": "email",
+"data": [
+{
+"data": {
+"_fname": "John",
+"_lname": "Lambert",
+"email": "profile4@example.com",
+"phones": "+79000000000",
+"subscriptions": [
+{
+"channel": "email",
+"email": "example@example.com",
+"resource_id": 1
+},
+{
+"channel": "phone",
+"phone": "+79000000000",
+"resource_id": 1
+}
+]
+}
+},
+{
+"data": {
+"_fname": "Tom",
+"_lname": "Hard",
+"email": "profile3@example.com",
+"phones": "+79000000001",
+"subscriptions": [
+{
+"channel": "email",
+"email": "example@example.com",
+"resource_id": 1
+},
+{
+"channel": "phone",
+"phone": "+79000000000",
+"resource_id": 1
+}
+]
+}
+}
+],
+"trigger_id": 13,
+"timeout": {
+"days": 0,
+"hours": 0,
+"minutes": 5
+},
+"content": {
+"page": "registration_form"
+},
+"attach": [
+{
+"data": "data:text/csv;base64,5LuK5pel44GvCg==",
+"name": "Attach.txt"
+}
+]
+})";
+
+// seeds/004: "Пример запроса с матчингом по custom-полю".
+constexpr const char* custom_example = R"({
+"token": "abcdefghijklmnqrstuvwxyz",
+"trigger_id": 455,
+"format": "json",
+"skip_triggers": false,
+"detect_geo": true,
+"matching": "custom",
+"field_name": "New_field_1",
+"data": [
+{
+"data": {
+"_fname": "NUMBER1",
+"_lname": "Lambert",
+"email": "profile01@example.com",
+"phones": "+79000000000",
+"New_field_1" : "0002"
+}
+},
+{
+"data" : {
+"_fname": "NUMBER2",
+"_lname": "Hard",
+"email": "profile02@example.com",
+"phones": "+79000000001",
+"New_field_1" : "0001"
+}
+}
+]
+})";
+
+const std::string pdb = "herald:{pdb:acme:1}:";
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+struct cli_result {
+  int code = -1;
+  std::string out, err;
+};
+
+// What a task ended as: its status and the profile ids of result.result, and each item's outcome.
+struct task_end {
+  std::string status;
+  std::vector<std::string> ids;
+  std::vector<std::string> codes, outcomes, item_ids;
+};
+
+class ImportE2E : public ::testing::Test {
+ protected:
+  ImportE2E()
+      : dir_("herald-import-e2e"),
+        heraldd_({.redis_url = redis_.url(),
+                  .extra_env = {"HERALD_CHUNK_SIZE=1"},  // each item its own chunk
+                  .extra_args = {},
+                  .wait_until_listening = true}) {}
+  ~ImportE2E() override { EXPECT_EQ(heraldd_.terminate(), 0) << heraldd_.log(); }
+
+  cli_result herald(std::vector<std::string> args) {
+    const auto n = std::to_string(++runs_);
+    const auto out = dir_ / ("out." + n), err = dir_ / ("err." + n);
+    std::vector<std::string> argv{"/bin/sh", "-c", R"(exec "$0" "$@" 2>"$HERALD_TEST_ERR")",
+                                  HERALD_CLI};
+    argv.insert(argv.end(), args.begin(), args.end());
+    child_process p(argv,
+                    {"HERALD_TEST_ERR=" + err.string(), "HERALD_CONFIG=/dev/null",
+                     "HERALD_REDIS_URL=" + redis_.url(), "HERALD_ACCOUNT=acme"},
+                    out);
+    cli_result r;
+    const auto code = p.wait_for(60s);
+    EXPECT_TRUE(code) << "herald " << args.front() << " did not finish within 60 s";
+    r.code = code.value_or(-1);
+    r.out = read_text(out);
+    r.err = read_text(err);
+    return r;
+  }
+
+  // Enqueues `body` as an import_and_start job with `herald enqueue --wait`, then reads how its
+  // task ended: `herald status --json` and the task's item outcomes in Redis.
+  task_end import(const std::string& body) {
+    const auto n = std::to_string(++runs_);
+    const auto job = dir_ / ("job." + n + ".json");
+    std::ofstream(job) << R"({"type": "import_and_start", "body": )" << body << "}";
+    const auto enqueued = herald({"enqueue", job.string(), "--wait"});
+    EXPECT_EQ(enqueued.code, 0) << enqueued.out << enqueued.err << heraldd_.log();
+    const auto task_id = enqueued.out.substr(0, enqueued.out.find('\n'));
+    task_end end;
+    const auto status = herald({"status", task_id, "--json"});
+    EXPECT_EQ(status.code, 0) << status.err;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(status.out).get(doc)) {
+      ADD_FAILURE() << "status is not JSON: " << status.out;
+      return end;
+    }
+    std::string_view s;
+    if (!doc.at_pointer("/data/status").get(s)) end.status = s;
+    simdjson::dom::array result;
+    if (!doc.at_pointer("/data/result/result").get(result))
+      for (auto r : result)
+        if (!r["profile_id"].get(s)) end.ids.emplace_back(s);
+    // The item outcomes, in item order (the score is the index).
+    for (const auto& json : lines(redis_.command(
+             {"ZRANGE", "herald:{default}:task:" + task_id + ":items", "0", "-1"}))) {
+      simdjson::dom::parser item_parser;
+      simdjson::dom::element item;
+      if (item_parser.parse(json).get(item)) {
+        ADD_FAILURE() << "an item outcome is not JSON: " << json;
+        continue;
+      }
+      end.codes.emplace_back(item["code"].get(s) ? "" : s);
+      end.outcomes.emplace_back(item["outcome"].get(s) ? "" : s);
+      end.item_ids.emplace_back(item["profile_id"].get(s) ? "" : s);
+    }
+    return end;
+  }
+
+  // The members of one index entry of account acme's database 1.
+  std::set<std::string> index(const std::string& entry) {
+    auto l = lines(redis_.command({"ZRANGE", pdb + "ix:" + entry, "0", "-1"}));
+    return {l.begin(), l.end()};
+  }
+
+  // A stored profile's document, or "" when there is none.
+  std::string document(const std::string& id) {
+    auto d = redis_.command({"HGET", pdb + "p:" + id, "d"});
+    return d == "(nil)" ? std::string() : d;
+  }
+
+  std::size_t profile_count() {
+    std::size_t n = 0;
+    for (const auto& key : lines(redis_.command({"KEYS", pdb + "p:*"}))) n += !key.empty();
+    return n;
+  }
+
+  redis_server redis_;
+  temp_dir dir_;
+  heraldd_process heraldd_;
+  int runs_ = 0;
+};
+
+TEST_F(ImportE2E, TheSeedsEmailExampleCreatesTwoProfilesThenFindsThemAgain) {
+  auto first = import(email_example);
+  ASSERT_EQ(first.status, "completed") << heraldd_.log();
+  ASSERT_EQ(first.ids.size(), 2u);
+  ASSERT_EQ(first.codes, (std::vector<std::string>{"created", "created"}));
+  EXPECT_EQ(first.outcomes, (std::vector<std::string>{"processed", "processed"}));
+  EXPECT_EQ(first.item_ids, first.ids) << "result.result in item order";
+  const auto& john = first.ids[0];
+  const auto& tom = first.ids[1];
+  EXPECT_NE(john, tom) << "two items, two profiles";
+
+  // The ids are the profiles' ids in Redis, each found by its own email.
+  EXPECT_EQ(index("e:profile4@example.com"), std::set<std::string>{john});
+  EXPECT_EQ(index("e:profile3@example.com"), std::set<std::string>{tom});
+  EXPECT_TRUE(contains(document(john), R"("_fname":"John")")) << document(john);
+  EXPECT_TRUE(contains(document(tom), R"("_fname":"Tom")")) << document(tom);
+  EXPECT_EQ(index("p:+79000000000"), std::set<std::string>{john});
+  EXPECT_EQ(index("p:+79000000001"), std::set<std::string>{tom});
+  // Both hold the shared subscriptions; "phone" is read as sms.
+  EXPECT_EQ(index("s:email:1:example@example.com"), (std::set<std::string>{john, tom}));
+  EXPECT_EQ(index("s:sms:1:+79000000000"), (std::set<std::string>{john, tom}));
+  EXPECT_TRUE(index("s:phone:1:+79000000000").empty());
+  EXPECT_TRUE(contains(document(john), R"("channel":"sms")")) << document(john);
+  EXPECT_EQ(profile_count(), 2u);
+
+  // The same body again: the same profiles, nothing new.
+  auto again = import(email_example);
+  ASSERT_EQ(again.status, "completed") << heraldd_.log();
+  EXPECT_EQ(again.ids, first.ids);
+  EXPECT_EQ(again.codes, (std::vector<std::string>{"unchanged", "unchanged"}));
+  EXPECT_EQ(profile_count(), 2u);
+
+  // A change to one of them: updated, in place.
+  std::string changed = email_example;
+  changed.replace(changed.find("\"Tom\""), 5, "\"Thomas\"");
+  auto third = import(changed);
+  ASSERT_EQ(third.status, "completed");
+  EXPECT_EQ(third.ids, first.ids);
+  EXPECT_EQ(third.codes, (std::vector<std::string>{"unchanged", "updated"}));
+  EXPECT_TRUE(contains(document(tom), R"("_fname":"Thomas")")) << document(tom);
+  EXPECT_EQ(profile_count(), 2u);
+}
+
+TEST_F(ImportE2E, TheSeedsCustomFieldExampleCreatesTwoProfilesFoundByTheField) {
+  auto end = import(custom_example);
+  ASSERT_EQ(end.status, "completed") << heraldd_.log();
+  ASSERT_EQ(end.ids.size(), 2u);
+  EXPECT_EQ(end.codes, (std::vector<std::string>{"created", "created"}));
+  EXPECT_EQ(end.item_ids, end.ids);
+  const auto& number1 = end.ids[0];
+  const auto& number2 = end.ids[1];
+  EXPECT_NE(number1, number2);
+  EXPECT_EQ(index("c:11:New_field_1:0002"), std::set<std::string>{number1});
+  EXPECT_EQ(index("c:11:New_field_1:0001"), std::set<std::string>{number2});
+  EXPECT_EQ(index("e:profile01@example.com"), std::set<std::string>{number1});
+  EXPECT_TRUE(contains(document(number1), R"("_fname":"NUMBER1")")) << document(number1);
+  EXPECT_TRUE(contains(document(number2), R"("New_field_1":"0001")")) << document(number2);
+
+  // Matching by the field again finds them, whatever else the items say.
+  auto again = import(R"({"matching": "custom", "field_name": "New_field_1", "data": [
+      {"field_value": "0001", "data": {"_fname": "Second"}},
+      {"data": {"New_field_1": "0002", "_lname": "Lambert"}}]})");
+  ASSERT_EQ(again.status, "completed");
+  EXPECT_EQ(again.ids, (std::vector<std::string>{number2, number1}));
+  EXPECT_EQ(again.codes, (std::vector<std::string>{"updated", "unchanged"}));
+  EXPECT_EQ(profile_count(), 2u);
+}
+
+TEST_F(ImportE2E, DetectGeoUsesDebiansDatabaseAndBadItemsFailAlone) {
+  auto end = import(R"({"detect_geo": true, "data": [
+      {"data": {"email": "geo@example.com", "_ip": "8.8.8.8"}},
+      {"data": {"email": "not an email"}},
+      {"email": "geo@example.com", "data": {"visits": {"action": "incr"}}}]})");
+  ASSERT_EQ(end.status, "completed") << heraldd_.log();
+  ASSERT_EQ(end.codes, (std::vector<std::string>{"created", "invalid_email", "updated"}));
+  EXPECT_EQ(end.outcomes[1], "failed");
+  ASSERT_EQ(end.ids.size(), 2u) << "the failed item has no profile";
+  EXPECT_EQ(end.ids[0], end.ids[1]);
+  EXPECT_TRUE(contains(document(end.ids[0]), R"("_country":"US")")) << document(end.ids[0]);
+  EXPECT_TRUE(contains(document(end.ids[0]), R"("visits":1)")) << document(end.ids[0]);
+  EXPECT_EQ(profile_count(), 1u);
+}
+
+}  // namespace
+}  // namespace herald::test
