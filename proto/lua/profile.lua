@@ -1,24 +1,27 @@
--- Profiles of one profile database (proto/profiles.md). One script with three operations, so
--- that a create re-runs, atomically, the lookup it was decided on.
+-- Profiles of one profile database (proto/profiles.md). Two operations, each over a batch, so
+-- that a chunk of an import costs two script calls, and a create re-runs, atomically, the lookup
+-- it was decided on.
 --
 -- A lookup is described by groups: the earliest-created profile (lowest score) found in any
 -- group wins; a group of several index keys finds the profiles present under every one of them.
 --
---   match   KEYS = the lookup's index keys, group after group
---           ARGV = {"match", profile key prefix ("P:{pdb:A:D}:p:"), groups, size of each group...}
---           → nil, or {id, version, seq, doc} of the earliest-created profile found
---   create  KEYS = {profile key, seq key, the lookup's index keys..., index keys to add...}
---           ARGV = {"create", profile key prefix, id, doc, groups, sizes..., how many to add}
---           → {"ok", seq, 1}, {"conflict", "exists"} (the id is taken) or
---             {"conflict", "match", id} (a matching profile appeared since the lookup)
---   update  KEYS = {profile key, index keys to remove..., index keys to add...}
---           ARGV = {"update", id, expected version, doc, how many to remove, how many to add}
---           → {"ok", seq, new version}, {"conflict", "version"} (changed since it was read) or
---             {"conflict", "gone"}
+--   match  KEYS = each lookup's index keys, group after group, lookup after lookup
+--          ARGV = {"match", profile key prefix ("P:{pdb:A:D}:p:"), lookups,
+--                  then for each: id ("" to search), groups, size of each group...}
+--          → for each lookup: nil, or {id, version, seq, doc} of the profile it finds (the one
+--            whose id is given, else the earliest created its groups find)
+--   write  KEYS = {seq key, then for each write: its profile key and its keys (below)}
+--          ARGV = {"write", writes, then for each write its arguments}
+--          create: keys {profile, the lookup's index keys..., index keys to add...};
+--                  arguments {"c", id, doc, groups, sizes..., how many to add}
+--          update: keys {profile, index keys to remove..., index keys to add...};
+--                  arguments {"u", id, expected version, doc, how many to remove, to add}
+--          → for each write: {"ok", seq, version}, or {"conflict", why[, id]}: "exists" (the id
+--            is taken), "match" (a profile the lookup finds appeared since: its id), "version"
+--            (changed since it was read) or "gone"
 --
 -- The profile's hash holds v (version, from 1), s (creation sequence: every index entry's score)
 -- and d (the document). Index entries are members of sorted sets scored by s.
-local op = ARGV[1]
 
 -- The earliest profile under all of KEYS[first .. first + n - 1]: id and score, or nil.
 local function earliest(first, n)
@@ -64,31 +67,62 @@ local function lookup(first, at)
   return best, k, at + groups + 1
 end
 
+local op = ARGV[1]
+local out = {}
 if op == 'match' then
-  local id = lookup(1, 3)
-  if not id then return false end
-  -- The profile's key is the prefix (in KEYS' hash tag, so in their slot) and the id.
-  local h = redis.call('HMGET', ARGV[2] .. id, 'v', 's', 'd')
-  if not h[1] then return false end
-  return {id, h[1], h[2], h[3]}
-elseif op == 'create' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return {'conflict', 'exists'} end
-  local found, k, at = lookup(3, 5)
-  if found then return {'conflict', 'match', found} end
-  local n_add = tonumber(ARGV[at])
-  local seq = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], 'v', 1, 's', seq, 'd', ARGV[4])
-  for i = k, k + n_add - 1 do redis.call('ZADD', KEYS[i], seq, ARGV[3]) end
-  return {'ok', seq, 1}
-elseif op == 'update' then
-  local h = redis.call('HMGET', KEYS[1], 'v', 's')
-  if not h[1] then return {'conflict', 'gone'} end
-  if h[1] ~= ARGV[3] then return {'conflict', 'version'} end
-  local v = tonumber(h[1]) + 1
-  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[4])
-  local n_rem, n_add = tonumber(ARGV[5]), tonumber(ARGV[6])
-  for i = 2, 1 + n_rem do redis.call('ZREM', KEYS[i], ARGV[2]) end
-  for i = 2 + n_rem, 1 + n_rem + n_add do redis.call('ZADD', KEYS[i], h[2], ARGV[2]) end
-  return {'ok', tonumber(h[2]), v}
+  local prefix = ARGV[2]
+  local k, a = 1, 4
+  for i = 1, tonumber(ARGV[3]) do
+    local given = ARGV[a]
+    local id
+    id, k, a = lookup(k, a + 1)
+    if given ~= '' then id = given end
+    out[i] = false
+    if id then
+      -- The profile's key: the prefix (in the index keys' hash tag, so in their slot) and the id.
+      local h = redis.call('HMGET', prefix .. id, 'v', 's', 'd')
+      if h[1] then out[i] = {id, h[1], h[2], h[3]} end
+    end
+  end
+  return out
+elseif op == 'write' then
+  local seq_key = KEYS[1]
+  local k, a = 2, 3
+  for i = 1, tonumber(ARGV[2]) do
+    local kind, id, profile_key = ARGV[a], ARGV[a + 1], KEYS[k]
+    if kind == 'c' then
+      local found, nk, na = lookup(k + 1, a + 3)
+      local n_add = tonumber(ARGV[na])
+      if redis.call('EXISTS', profile_key) == 1 then
+        out[i] = {'conflict', 'exists'}
+      elseif found then
+        out[i] = {'conflict', 'match', found}
+      else
+        local seq = redis.call('INCR', seq_key)
+        redis.call('HSET', profile_key, 'v', 1, 's', seq, 'd', ARGV[a + 2])
+        for j = nk, nk + n_add - 1 do redis.call('ZADD', KEYS[j], seq, id) end
+        out[i] = {'ok', seq, 1}
+      end
+      k, a = nk + n_add, na + 1
+    elseif kind == 'u' then
+      local n_rem, n_add = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+      local h = redis.call('HMGET', profile_key, 'v', 's')
+      if not h[1] then
+        out[i] = {'conflict', 'gone'}
+      elseif h[1] ~= ARGV[a + 2] then
+        out[i] = {'conflict', 'version'}
+      else
+        local v = tonumber(h[1]) + 1
+        redis.call('HSET', profile_key, 'v', v, 'd', ARGV[a + 3])
+        for j = k + 1, k + n_rem do redis.call('ZREM', KEYS[j], id) end
+        for j = k + 1 + n_rem, k + n_rem + n_add do redis.call('ZADD', KEYS[j], h[2], id) end
+        out[i] = {'ok', tonumber(h[2]), v}
+      end
+      k, a = k + 1 + n_rem + n_add, a + 6
+    else
+      return redis.error_reply('profile.lua: unknown write ' .. tostring(kind))
+    end
+  end
+  return out
 end
 return redis.error_reply('profile.lua: unknown operation ' .. tostring(op))

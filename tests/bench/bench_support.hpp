@@ -4,9 +4,12 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -50,6 +53,21 @@ inline long peak_rss_kib(pid_t pid) {
   for (std::string line; std::getline(status, line);)
     if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
   return -1;
+}
+
+// CPU time (user + system) process `pid` has used so far, in seconds.
+inline double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  std::istringstream in(text.substr(text.rfind(')') + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // A client of `redis` on `io`, connected (it answered PING).

@@ -112,16 +112,20 @@ int main() {
   std::vector<std::string> bodies;
   for (std::size_t j = 0; j < jobs; ++j) bodies.push_back(import_body(j, 0, items_per_job, "New"));
   const long long c0 = bench::commands(redis);
+  const double redis_cpu0 = bench::cpu_seconds(redis.pid());
+  const double heraldd_cpu0 = bench::cpu_seconds(heraldd.process().pid());
   auto ids = enqueue(redis, std::move(bodies));
   const double seconds = bench::span_of(redis, ids);
   const long long c1 = bench::commands(redis);
+  const double redis_cpu = bench::cpu_seconds(redis.pid()) - redis_cpu0;
+  const double heraldd_cpu = bench::cpu_seconds(heraldd.process().pid()) - heraldd_cpu0;
   const long long stored = redis.integer({"GET", "herald:{pdb:bench:1}:seq"});
   const long rss = bench::peak_rss_kib(heraldd.process().pid());
   heraldd.terminate();
   // Only the profiles' keys count: the queue's (tasks, their item outcomes, the stream) go.
   redis.command({"EVAL",
-                 "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
-                 "0", "herald:{default}:*"});
+                 "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end", "0",
+                 "herald:{default}:*"});
   const long long mem1 = bench::info_field(redis, "memory", "used_memory");
   if (stored != static_cast<long long>(total))
     throw std::runtime_error("expected " + std::to_string(total) + " profiles, Redis holds "
@@ -159,6 +163,8 @@ int main() {
   std::printf("%-50s %12.0f\n", "  (the half-size pre-import, profiles/s)", total / 2 / pre);
   std::printf("%-50s %12.2f\n", "Redis commands per profile (queue's included)",
               static_cast<double>(c1 - c0) / total);
+  std::printf("%-50s %12.1f\n", "CPU per profile, redis-server (us)", redis_cpu / total * 1e6);
+  std::printf("%-50s %12.1f\n", "CPU per profile, heraldd (us)", heraldd_cpu / total * 1e6);
   std::printf("%-50s %12.0f\n", "Redis memory per stored profile, indexes included (B)",
               static_cast<double>(mem1 - mem0) / stored);
   std::printf("%-50s %12.1f\n", "heraldd peak RSS (MiB)", rss / 1024.0);

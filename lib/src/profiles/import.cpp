@@ -619,7 +619,7 @@ void add_match_keys(profile& p, const match_query& q, const profile_update& u) {
   }
 }
 
-import_job parse_import_job(std::string_view body, const import_limits& limits) {
+import_body parse_import_body(std::string_view body, const import_limits& limits) {
   thread_local simdjson::dom::parser parser;
   element doc;
   if (auto err = parser.parse(body.data(), body.size()).get(doc))
@@ -631,7 +631,7 @@ import_job parse_import_job(std::string_view body, const import_limits& limits) 
     if (std::find(std::begin(body_keys), std::end(body_keys), k) == std::end(body_keys))
       bad(std::string(k), "unknown field");
 
-  import_job job;
+  import_body job;
   auto& o = job.options;
   auto int_field = [&](std::string_view name, std::int64_t min) -> std::optional<std::int64_t> {
     element e;
@@ -679,11 +679,9 @@ import_job parse_import_job(std::string_view body, const import_limits& limits) 
     bad("field_name", json_quote(o.field_name)
                           + " is not a custom field; matching \"custom\" searches custom fields "
                             "(not standard _fields, email or phones)");
-  std::optional<object> custom_data;
   if (!root["custom_data"].get(e)) {
-    object cd;
-    if (e.get(cd)) bad("custom_data", "must be an object");
-    custom_data = cd;
+    if (e.type() != element_type::OBJECT) bad("custom_data", "must be an object");
+    job.custom_data = simdjson::minify(e);
   }
   for (std::string_view name : {"content", "timeout"}) {
     if (!root[name].get(e) && e.type() != element_type::OBJECT)
@@ -696,8 +694,31 @@ import_job parse_import_job(std::string_view body, const import_limits& limits) 
     bad("data", "at most " + std::to_string(limits.max_items) + " items a job, got "
                     + std::to_string(data.size()));
   job.items.reserve(data.size());
-  std::size_t i = 0;
-  for (auto item : data) job.items.push_back(read_item(item, i++, o, custom_data));
+  for (auto item : data) job.items.push_back(simdjson::minify(item));
+  return job;
+}
+
+import_item read_import_item(const import_body& body, std::size_t index) {
+  thread_local simdjson::dom::parser item_parser, custom_data_parser;
+  std::optional<object> custom_data;
+  if (!body.custom_data.empty()) {
+    object cd;
+    if (custom_data_parser.parse(body.custom_data).get(cd))
+      throw std::logic_error("import: the body's custom_data no longer parses");
+    custom_data = cd;
+  }
+  const auto& text = body.items.at(index);
+  element item;
+  if (item_parser.parse(text).get(item)) throw std::logic_error("import: an item no longer parses");
+  return read_item(item, index, body.options, custom_data);
+}
+
+import_job parse_import_job(std::string_view text, const import_limits& limits) {
+  auto body = parse_import_body(text, limits);
+  import_job job{body.options, {}};
+  job.items.reserve(body.items.size());
+  for (std::size_t i = 0; i < body.items.size(); ++i)
+    job.items.push_back(read_import_item(body, i));
   return job;
 }
 

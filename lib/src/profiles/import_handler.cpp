@@ -6,7 +6,6 @@
 #include <set>
 #include <stdexcept>
 
-#include "herald/common/gather.hpp"
 #include "herald/geo/geo.hpp"
 #include "herald/profiles/store.hpp"
 
@@ -28,34 +27,32 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-// What became of one item this round.
-struct attempt {
-  enum class result { done, failed, again } what = result::again;
-  queue::item_outcome outcome;
-};
-
 class import_run final : public queue::prepared_job {
  public:
-  import_run(import_job job, const import_settings& settings)
-      : job_(std::move(job)), settings_(settings) {}
+  import_run(import_body body, const import_settings& settings)
+      : body_(std::move(body)), settings_(settings) {}
 
-  std::uint64_t total() const override { return job_.items.size(); }
+  std::uint64_t total() const override { return body_.items.size(); }
 
   asio::awaitable<queue::chunk_result> run(const queue::job_context& ctx, std::uint64_t begin,
                                            std::uint64_t end) override {
     if (!ctx.redis) throw std::logic_error("import_and_start needs the worker's Redis connection");
     profile_store store(*ctx.redis,
-                        profile_keys(settings_.prefix, ctx.account, job_.options.db_id));
+                        profile_keys(settings_.prefix, ctx.account, body_.options.db_id));
     queue::chunk_result result;
     result.processed = end - begin;
 
+    // The chunk's items, read now (a job keeps only their text).
+    std::vector<import_item> items;
+    items.reserve(end - begin);
     std::vector<std::size_t> pending;
     for (auto i = begin; i < end; ++i) {
-      const auto& item = job_.items[i];
+      items.push_back(read_import_item(body_, i));
+      const auto& item = items.back();
       if (item.error)
         record(result, failed(item, item.error->code(), item.error->what()));
       else
-        pending.push_back(i);
+        pending.push_back(items.size() - 1);
     }
     // Rounds: look every pending item up at once, then write, at once, those that do not depend
     // on an earlier item of the round; the rest (and writes another writer raced) go again.
@@ -63,11 +60,11 @@ class import_run final : public queue::prepared_job {
     for (std::size_t round = 0; !pending.empty(); ++round) {
       if (round == max_rounds)
         throw std::runtime_error("import: items kept conflicting with concurrent writers");
-      pending = co_await run_round(store, pending, result);
+      pending = co_await run_round(store, items, pending, result);
     }
-    if (!job_.options.skip_triggers && job_.options.trigger_id && begin == 0)
+    if (!body_.options.skip_triggers && body_.options.trigger_id && begin == 0)
       spdlog::warn("task {}: trigger {} not started: triggers are not available yet", ctx.task_id,
-                   *job_.options.trigger_id);
+                   *body_.options.trigger_id);
     co_return result;
   }
 
@@ -82,13 +79,24 @@ class import_run final : public queue::prepared_job {
     return o;
   }
 
+  static queue::item_outcome done(const import_item& item, const std::string& id, std::string code,
+                                  const std::vector<std::string>& warnings) {
+    queue::item_outcome o;
+    o.index = item.index;
+    o.outcome = queue::item_outcome::kind::processed;
+    o.profile_id = id;
+    o.code = std::move(code);
+    o.message = join(warnings);
+    return o;
+  }
+
   static void record(queue::chunk_result& r, queue::item_outcome o) {
     if (o.outcome == queue::item_outcome::kind::failed) ++r.failed;
     r.outcomes.push_back(std::move(o));
   }
 
   void locate(profile& p, const import_item& item, std::vector<std::string>& warnings) const {
-    if (!job_.options.detect_geo) return;
+    if (!body_.options.detect_geo) return;
     std::string ip = item.update.geo_ip;
     for (const char* name : {"_regip", "_ip"}) {
       if (!ip.empty()) break;
@@ -111,29 +119,29 @@ class import_run final : public queue::prepared_job {
     if (!where->city.empty()) p.fields.insert_or_assign("_city", where->city);
   }
 
+  // One round over `pending` (indexes into `items`): returns the items to run again.
   asio::awaitable<std::vector<std::size_t>> run_round(profile_store& store,
+                                                      const std::vector<import_item>& items,
                                                       const std::vector<std::size_t>& pending,
                                                       queue::chunk_result& result) {
-    std::vector<asio::awaitable<std::optional<stored_profile>>> lookups;
-    for (auto i : pending) lookups.push_back(store.find(job_.items[i].query));
-    auto found = co_await gather(std::move(lookups));
+    std::vector<match_query> queries;
+    queries.reserve(pending.size());
+    for (auto i : pending) queries.push_back(items[i].query);
+    auto found = co_await store.find_all(std::move(queries));
 
     // The writes of this round: items whose lookup no earlier write of the round can change.
-    std::set<std::string> touched;
-    std::vector<std::size_t> again, wave;
-    std::vector<asio::awaitable<write_result>> writes;
+    std::set<std::string, std::less<>> touched;
+    std::vector<std::size_t> again;
+    std::vector<write_op> writes;
     struct planned {
       std::size_t item;
-      bool create;
-      std::string profile_id;
       std::vector<std::string> warnings;
     };
     std::vector<planned> plans;
     bool deferring = false;
     for (std::size_t n = 0; n < pending.size(); ++n) {
-      const auto& item = job_.items[pending[n]];
-      if (found[n].error) std::rethrow_exception(found[n].error);
-      const auto& match = *found[n].value;
+      const auto& item = items[pending[n]];
+      const auto& match = found[n];
       auto plan = plan_lookup(item.query);
       std::vector<std::string> reads;
       for (const auto& g : plan) reads.insert(reads.end(), g.begin(), g.end());
@@ -152,7 +160,7 @@ class import_run final : public queue::prepared_job {
         record(result, failed(item, "profile_not_found",
                               "data[" + std::to_string(item.index) + "].profile_id: no profile "
                                   + item.query.keys.profile_id + " in database "
-                                  + std::to_string(job_.options.db_id)));
+                                  + std::to_string(body_.options.db_id)));
         continue;
       }
       profile next;
@@ -177,53 +185,41 @@ class import_run final : public queue::prepared_job {
                            + std::string(to_string(item.query.mode))
                            + "\"; its data gives no such subscription or value): importing "
                              "the item again creates another");
-      if (match) {
-        next.updated_at = match->p.updated_at;
-        if (next.to_doc() == match->p.to_doc()) {
-          // Nothing changes: no write.
-          record(result, done(item, match->p.id, "unchanged", warnings));
-          touched.insert("#" + match->p.id);
-          continue;
-        }
-        next.updated_at = now;
-        writes.push_back(store.update(*match, next));
-      } else {
-        next.updated_at = now;
-        writes.push_back(store.create(next, plan));
-      }
-      touched.insert(reads.begin(), reads.end());
-      touched.insert("#" + next.id);
-      for (auto& e : index_entries(next)) touched.insert(std::move(e));
-      plans.push_back({pending[n], !match, next.id, std::move(warnings)});
-    }
-    auto written = co_await gather(std::move(writes));
-    for (std::size_t n = 0; n < plans.size(); ++n) {
-      if (written[n].error) std::rethrow_exception(written[n].error);
-      const auto& w = *written[n].value;
-      const auto& item = job_.items[plans[n].item];
-      if (!w.ok) {
-        again.push_back(plans[n].item);
+      next.updated_at = now;
+      if (match && next.same_content(match->p)) {
+        // Nothing changes: no write.
+        record(result, done(item, match->p.id, "unchanged", warnings));
+        touched.insert("#" + match->p.id);
         continue;
       }
-      record(result, done(item, plans[n].profile_id, plans[n].create ? "created" : "updated",
-                          plans[n].warnings));
+      auto op = match ? write_op::make_update(*match, next)
+                      : write_op::make_create(next, std::move(plan));
+      touched.insert(reads.begin(), reads.end());
+      touched.insert("#" + next.id);
+      touched.insert(op.added.begin(), op.added.end());
+      writes.push_back(std::move(op));
+      plans.push_back({pending[n], std::move(warnings)});
+    }
+    if (!writes.empty()) {
+      std::vector<bool> creates;
+      for (const auto& w : writes) creates.push_back(w.create);
+      std::vector<std::string> ids;
+      for (const auto& w : writes) ids.push_back(w.id);
+      auto written = co_await store.write_all(std::move(writes));
+      for (std::size_t n = 0; n < plans.size(); ++n) {
+        const auto& item = items[plans[n].item];
+        if (!written[n].ok) {
+          again.push_back(plans[n].item);
+          continue;
+        }
+        record(result, done(item, ids[n], creates[n] ? "created" : "updated", plans[n].warnings));
+      }
     }
     std::sort(again.begin(), again.end());
     co_return again;
   }
 
-  static queue::item_outcome done(const import_item& item, const std::string& id, std::string code,
-                                  const std::vector<std::string>& warnings) {
-    queue::item_outcome o;
-    o.index = item.index;
-    o.outcome = queue::item_outcome::kind::processed;
-    o.profile_id = id;
-    o.code = std::move(code);
-    o.message = join(warnings);
-    return o;
-  }
-
-  import_job job_;
+  import_body body_;
   import_settings settings_;  // a copy: the job may outlive its handler
 };
 
@@ -231,7 +227,7 @@ class import_handler final : public queue::job_handler {
  public:
   explicit import_handler(import_settings settings) : settings_(std::move(settings)) {}
   std::unique_ptr<queue::prepared_job> prepare(std::string_view body) const override {
-    return std::make_unique<import_run>(parse_import_job(body, settings_.limits), settings_);
+    return std::make_unique<import_run>(parse_import_body(body, settings_.limits), settings_);
   }
 
  private:

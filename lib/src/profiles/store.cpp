@@ -88,49 +88,104 @@ asio::awaitable<std::optional<stored_profile>> profile_store::get(std::string id
 }
 
 asio::awaitable<std::optional<stored_profile>> profile_store::find(match_query q) {
-  if (auto missing = missing_key(q))
-    throw std::invalid_argument("matching \"" + std::string(to_string(q.mode)) + "\" needs "
-                                + *missing);
-  if (q.mode == match_mode::profile_id) co_return co_await get(q.keys.profile_id);
-  auto plan = plan_lookup(q);
-  std::vector<std::string> keys, args{"match", keys_.profile_prefix()};
-  add_plan(keys_, plan, keys, args);
+  std::vector<match_query> one;
+  one.push_back(std::move(q));
+  auto found = co_await find_all(std::move(one));
+  co_return std::move(found.front());
+}
+
+asio::awaitable<std::vector<std::optional<stored_profile>>> profile_store::find_all(
+    std::vector<match_query> queries) {
+  std::vector<std::string> keys,
+      args{"match", keys_.profile_prefix(), std::to_string(queries.size())};
+  for (const auto& q : queries) {
+    if (auto missing = missing_key(q))
+      throw std::invalid_argument("matching \"" + std::string(to_string(q.mode)) + "\" needs "
+                                  + *missing);
+    if (q.mode == match_mode::profile_id) {
+      // An id that cannot be one finds nothing: no id, no groups.
+      args.push_back(is_profile_id(q.keys.profile_id) ? q.keys.profile_id : std::string());
+      args.push_back("0");
+    } else {
+      args.emplace_back();
+      add_plan(keys_, plan_lookup(q), keys, args);
+    }
+  }
   auto r = co_await client_.eval(profile_script(), keys, args);
-  if (r.is_nil()) co_return std::nullopt;
   const auto& a = r.as_array();
-  stored_profile out{profile::from_doc(a.at(0).as_string(), a.at(3).as_string()), to_u64(a.at(1)),
-                     to_u64(a.at(2))};
+  if (a.size() != queries.size()) throw std::runtime_error("profile.lua match: short reply");
+  std::vector<std::optional<stored_profile>> out;
+  out.reserve(a.size());
+  for (const auto& e : a) {
+    if (e.is_nil()) {
+      out.emplace_back();
+      continue;
+    }
+    const auto& f = e.as_array();
+    out.push_back(stored_profile{profile::from_doc(f.at(0).as_string(), f.at(3).as_string()),
+                                 to_u64(f.at(1)), to_u64(f.at(2))});
+  }
+  co_return out;
+}
+
+write_op write_op::make_create(const profile& p, lookup_plan plan) {
+  write_op op;
+  op.create = true;
+  op.id = p.id;
+  op.doc = p.to_doc();
+  op.plan = std::move(plan);
+  op.added = index_entries(p);
+  return op;
+}
+
+write_op write_op::make_update(const stored_profile& before, const profile& after) {
+  write_op op;
+  op.id = before.p.id;
+  op.version = before.version;
+  op.doc = after.to_doc();
+  auto old_entries = index_entries(before.p);
+  auto new_entries = index_entries(after);
+  std::set_difference(old_entries.begin(), old_entries.end(), new_entries.begin(),
+                      new_entries.end(), std::back_inserter(op.removed));
+  std::set_difference(new_entries.begin(), new_entries.end(), old_entries.begin(),
+                      old_entries.end(), std::back_inserter(op.added));
+  return op;
+}
+
+asio::awaitable<std::vector<write_result>> profile_store::write_all(std::vector<write_op> ops) {
+  std::vector<std::string> keys{keys_.seq()}, args{"write", std::to_string(ops.size())};
+  for (auto& op : ops) {
+    keys.push_back(keys_.profile(op.id));
+    if (op.create) {
+      args.insert(args.end(), {"c", op.id, std::move(op.doc)});
+      add_plan(keys_, op.plan, keys, args);
+      args.push_back(std::to_string(op.added.size()));
+    } else {
+      args.insert(args.end(), {"u", op.id, std::to_string(op.version), std::move(op.doc),
+                               std::to_string(op.removed.size()), std::to_string(op.added.size())});
+      for (const auto& e : op.removed) keys.push_back(keys_.index(e));
+    }
+    for (const auto& e : op.added) keys.push_back(keys_.index(e));
+  }
+  auto r = co_await client_.eval(profile_script(), keys, args);
+  const auto& a = r.as_array();
+  if (a.size() != ops.size()) throw std::runtime_error("profile.lua write: short reply");
+  std::vector<write_result> out;
+  out.reserve(a.size());
+  for (const auto& e : a) out.push_back(read_write_result(e));
   co_return out;
 }
 
 asio::awaitable<write_result> profile_store::create(profile p, lookup_plan plan) {
-  std::vector<std::string> keys{keys_.profile(p.id), keys_.seq()};
-  std::vector<std::string> args{"create", keys_.profile_prefix(), p.id, p.to_doc()};
-  add_plan(keys_, plan, keys, args);
-  auto entries = index_entries(p);
-  args.push_back(std::to_string(entries.size()));
-  for (const auto& e : entries) keys.push_back(keys_.index(e));
-  co_return read_write_result(co_await client_.eval(profile_script(), keys, args));
+  std::vector<write_op> ops;
+  ops.push_back(write_op::make_create(p, std::move(plan)));
+  co_return (co_await write_all(std::move(ops))).front();
 }
 
 asio::awaitable<write_result> profile_store::update(stored_profile before, profile after) {
-  auto old_entries = index_entries(before.p);
-  auto new_entries = index_entries(after);
-  std::vector<std::string> removed, added;
-  std::set_difference(old_entries.begin(), old_entries.end(), new_entries.begin(),
-                      new_entries.end(), std::back_inserter(removed));
-  std::set_difference(new_entries.begin(), new_entries.end(), old_entries.begin(),
-                      old_entries.end(), std::back_inserter(added));
-  std::vector<std::string> keys{keys_.profile(before.p.id)};
-  for (const auto& e : removed) keys.push_back(keys_.index(e));
-  for (const auto& e : added) keys.push_back(keys_.index(e));
-  std::vector<std::string> args{"update",
-                                before.p.id,
-                                std::to_string(before.version),
-                                after.to_doc(),
-                                std::to_string(removed.size()),
-                                std::to_string(added.size())};
-  co_return read_write_result(co_await client_.eval(profile_script(), keys, args));
+  std::vector<write_op> ops;
+  ops.push_back(write_op::make_update(before, after));
+  co_return (co_await write_all(std::move(ops))).front();
 }
 
 }  // namespace herald::profiles

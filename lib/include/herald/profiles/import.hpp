@@ -92,6 +92,20 @@ struct import_job {
   std::vector<import_item> items;
 };
 
+// An import_and_start body checked at its root, its items kept as text until a chunk reads them:
+// a job holds about its body's size, whatever its items turn into.
+struct import_body {
+  import_options options;
+  std::string custom_data;         // the root's, minified; or empty
+  std::vector<std::string> items;  // each item of `data`, minified
+};
+
+// Checks the body's root (throws queue::bad_job naming the field, like parse_import_job) and
+// keeps its items.
+import_body parse_import_body(std::string_view body, const import_limits& limits);
+// Reads item `index` of `body` (its `error` says what is wrong with it).
+import_item read_import_item(const import_body& body, std::size_t index);
+
 // Parses an import_and_start body. A body that cannot run at all throws queue::bad_job naming the
 // field (`body.matching: ...`, `body.data: at most 10000 items`); an item that is wrong gets its
 // `error` and the others still run.

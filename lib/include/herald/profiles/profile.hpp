@@ -48,6 +48,7 @@ struct subscription {
   // The addresses it is found by (custom_sub's `id`; email and phone for the *_sub modes).
   std::vector<std::string> lookup_addresses() const;
   void append_json(std::string& out) const;
+  bool operator==(const subscription&) const = default;
 };
 
 struct profile {
@@ -59,6 +60,10 @@ struct profile {
 
   const std::string* email() const;
   const tag_list* phones() const;
+  // The same fields and subscriptions (ids and times aside).
+  bool same_content(const profile& other) const {
+    return fields == other.fields && subscriptions == other.subscriptions;
+  }
   subscription* find_subscription(channel ch, std::int64_t resource_id, std::string_view key);
 
   // The stored document (the `d` field of the profile's hash).

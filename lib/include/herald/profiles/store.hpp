@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -47,6 +48,20 @@ struct write_result {
   std::uint64_t seq = 0, version = 0;
 };
 
+// One write of a batch, its document and index changes worked out once.
+struct write_op {
+  bool create = false;
+  std::string id;
+  std::string doc;
+  std::uint64_t version = 0;                // update: the version it was read at
+  lookup_plan plan;                         // create: the lookup it was decided on
+  std::vector<std::string> removed, added;  // index entries
+
+  static write_op make_create(const profile& p, lookup_plan plan);
+  // Index entries `before` had and `after` lacks are removed, new ones added.
+  static write_op make_update(const stored_profile& before, const profile& after);
+};
+
 class profile_store {
  public:
   // `client` must outlive the store; call from its executor. The coroutines take their
@@ -57,6 +72,11 @@ class profile_store {
   // The profile the query matches (the earliest created where several do). Throws
   // std::invalid_argument naming the missing key.
   boost::asio::awaitable<std::optional<stored_profile>> find(match_query q);
+  // Each query's profile, in one script call.
+  boost::asio::awaitable<std::vector<std::optional<stored_profile>>> find_all(
+      std::vector<match_query> queries);
+  // The writes, in order, in one script call; each is atomic and may conflict on its own.
+  boost::asio::awaitable<std::vector<write_result>> write_all(std::vector<write_op> ops);
   // Writes `p` (its id chosen by the caller) unless `plan` now finds a profile.
   boost::asio::awaitable<write_result> create(profile p, lookup_plan plan);
   // Writes `after` in place of `before`, unless the stored profile changed since `before` was
