@@ -11,85 +11,138 @@
 -- KEYS[1] the stream   then per chunk three keys: task hash, task items (sorted set), the
 --   account's task index
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] now (ms)  ARGV[4] task_ttl (ms)
+-- ARGV[5], ARGV[6] the lowest and the highest entry id of the chunks below
 -- then per chunk: entry id, chunk start, chunk end, items processed, sent, scheduled, skipped,
 --   failed (in this chunk), 1 when it is the job's last chunk else 0, begins (1 or 0), type,
 --   account, total, the number of item outcomes N, then N pairs: item index, outcome JSON
--- Returns, per chunk: {state, cursor}: 'ok' (counted), 'lost' (no longer ours), 'stale' (the
--- cursor is elsewhere: resume from it), 'done' (the task finished meanwhile, e.g. cancelled: stop)
-local stream, group, consumer, now, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+--   (numbers in plain decimal, as the cursor is stored)
+-- Returns two values per chunk, its state then the task's cursor: 'ok' (counted), 'lost' (no
+-- longer ours), 'stale' (the cursor is elsewhere: resume from it), 'done' (the task finished
+-- meanwhile, e.g. cancelled: stop)
+--
+-- Cost: a chunk is one HMGET and one HSET of its task, and for a job's last chunk one PEXPIRE;
+-- the ownership check is one XPENDING over the chunks' id range, the acknowledgements one XACK.
+-- The usual chunk (a fresh job's only one, with nothing to count but `processed`) is written
+-- out below without building a table.
+local stream, group, consumer, now, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local expires = tostring(tonumber(now) + tonumber(ttl))
 local counters = {'sent', 'scheduled', 'skipped', 'failed'}
 
--- This consumer's pending entries, in one look rather than one per chunk (a consumer holds
--- about as many as it runs jobs).
+-- This consumer's pending entries among the chunks' ones, in one look rather than one per chunk.
 local mine = {}
-for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '+', 1000000, consumer)) do
+for _, p in ipairs(redis.call('XPENDING', stream, group, ARGV[5], ARGV[6], 1000000, consumer)) do
   mine[p[1]] = true
 end
 
-local out, acks, k, a = {}, {}, 2, 5
+-- The fields a chunk writes, field then value, from set[1] to set[m]: one table for all chunks.
+local set, m = {}, 0
+local function put(field, value)
+  set[m + 1] = field
+  set[m + 2] = value
+  m = m + 2
+end
+
+-- Puts what starting the task writes (`a`, `k`: the chunk's first ARGV and KEYS; `f`: what
+-- HMGET read). A task that does not exist (a job XADDed directly) is created, at the entry's
+-- time, and indexed.
+local function put_start(a, k, f)
+  local id = ARGV[a]
+  if not f[1] then
+    local created = string.match(id, '^(%d+)-') or now
+    put('v', '1')
+    put('type', ARGV[a + 10])
+    put('account', ARGV[a + 11])
+    put('created_at', created)
+    redis.call('ZADD', KEYS[k + 2], created, string.match(KEYS[k], ':task:(.*)$'))
+  end
+  put('started_at', f[3] or now)
+  put('deliveries', f[4] and tostring(tonumber(f[4]) + 1) or '1')
+  put('entry', id)
+  put('total', ARGV[a + 12])
+end
+
+local out, acks, k, a = {}, {}, 2, 7
 while a <= #ARGV do
-  local id, first, last, final = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 8]
-  local begins, n = ARGV[a + 9], tonumber(ARGV[a + 13])
-  local task, items, index = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  if not mine[id] then
-    out[#out + 1] = {'lost', 0}
-  else
-    local f = redis.call('HMGET', task, 'status', 'cursor', 'processed', 'sent', 'scheduled',
-                         'skipped', 'failed', 'started_at', 'deliveries')
-    local set = {}
-    local status = f[1]
-    if begins == '1' and (not status or status == 'queued') then
-      if not status then
-        local created = string.match(id, '^(%d+)-') or now
-        set = {'v', 1, 'type', ARGV[a + 10], 'account', ARGV[a + 11], 'created_at', created}
-        redis.call('ZADD', index, created, string.match(task, ':task:(.*)$'))
-      end
-      local more = {'status', 'processing', 'started_at', f[8] or now, 'deliveries',
-                    (tonumber(f[9]) or 0) + 1, 'entry', id, 'total', ARGV[a + 12]}
-      for j = 1, #more do set[#set + 1] = more[j] end
-      status = 'processing'
-    end
-    local cursor = tonumber(f[2]) or 0
-    if status ~= 'processing' then
-      acks[#acks + 1] = id
-      out[#out + 1] = {'done', cursor}
-    elseif cursor ~= first then
-      if #set > 0 then redis.call('HSET', task, unpack(set)) end
-      out[#out + 1] = {'stale', cursor}
+  local id, first, last, final = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 8]
+  local n = tonumber(ARGV[a + 13])
+  local task = KEYS[k]
+  local state, cursor = 'lost', '0'
+  if mine[id] then
+    -- A task's counters move only with its cursor: while the cursor is 0 they are all 0, so a
+    -- job's first chunk need not read them.
+    local f
+    if first == '0' then
+      f = redis.call('HMGET', task, 'status', 'cursor', 'started_at', 'deliveries')
     else
-      set[#set + 1] = 'cursor'
-      set[#set + 1] = last
-      set[#set + 1] = 'processed'
-      set[#set + 1] = (tonumber(f[3]) or 0) + tonumber(ARGV[a + 3])
+      f = redis.call('HMGET', task, 'status', 'cursor', 'started_at', 'deliveries', 'processed',
+                     'sent', 'scheduled', 'skipped', 'failed')
+    end
+    local status = f[1]
+    local begun = ARGV[a + 9] == '1' and (not status or status == 'queued')
+    if begun then status = 'processing' end
+    cursor = f[2] or '0'
+    if status ~= 'processing' then
+      state = 'done'
+      acks[#acks + 1] = id
+    elseif cursor ~= first and tonumber(cursor) ~= tonumber(first) then
+      state = 'stale'
+      if begun then
+        m = 0
+        put_start(a, k, f)
+        put('status', 'processing')
+        redis.call('HSET', task, unpack(set, 1, m))
+      end
+    elseif begun and f[1] and final == '1' and first == '0' and n == 0 and ARGV[a + 4] == '0'
+           and ARGV[a + 5] == '0' and ARGV[a + 6] == '0' and ARGV[a + 7] == '0' then
+      -- The usual chunk, written out: a queued job that starts and completes in this step with
+      -- nothing to count but `processed`.
+      state, cursor = 'ok', last
+      acks[#acks + 1] = id
+      redis.call('HSET', task, 'status', 'completed', 'started_at', f[3] or now, 'deliveries',
+                 f[4] and tostring(tonumber(f[4]) + 1) or '1', 'entry', id, 'total',
+                 ARGV[a + 12], 'cursor', last, 'processed', ARGV[a + 3], 'finished_at', now,
+                 'expires_at', expires)
+      redis.call('PEXPIRE', task, ttl)
+    else
+      state, cursor = 'ok', last
+      m = 0
+      if begun then put_start(a, k, f) end
+      if final == '1' then
+        put('status', 'completed')
+      elseif begun then
+        put('status', 'processing')
+      end
+      put('cursor', last)
+      if first == '0' then
+        put('processed', ARGV[a + 3])
+      else
+        put('processed', (tonumber(f[5]) or 0) + tonumber(ARGV[a + 3]))
+      end
       for j = 1, 4 do
-        local d = tonumber(ARGV[a + 3 + j])
-        if d ~= 0 then
-          set[#set + 1] = counters[j]
-          set[#set + 1] = (tonumber(f[3 + j]) or 0) + d
+        local d = ARGV[a + 3 + j]
+        if d ~= '0' then
+          put(counters[j], first == '0' and d or (tonumber(f[5 + j]) or 0) + tonumber(d))
         end
       end
       for o = 0, n - 1 do
         local item = ARGV[a + 14 + 2 * o]
-        redis.call('ZREMRANGEBYSCORE', items, item, item)
-        redis.call('ZADD', items, item, ARGV[a + 15 + 2 * o])
+        redis.call('ZREMRANGEBYSCORE', KEYS[k + 1], item, item)
+        redis.call('ZADD', KEYS[k + 1], item, ARGV[a + 15 + 2 * o])
       end
       if final == '1' then
         acks[#acks + 1] = id
-        set[#set + 1] = 'status'
-        set[#set + 1] = 'completed'
-        set[#set + 1] = 'finished_at'
-        set[#set + 1] = now
-        set[#set + 1] = 'expires_at'
-        set[#set + 1] = tonumber(now) + ttl
+        put('finished_at', now)
+        put('expires_at', expires)
       end
-      redis.call('HSET', task, unpack(set))
+      redis.call('HSET', task, unpack(set, 1, m))
       if final == '1' then
         redis.call('PEXPIRE', task, ttl)
-        if n > 0 or first > 0 then redis.call('PEXPIRE', items, ttl) end
+        if n > 0 or first ~= '0' then redis.call('PEXPIRE', KEYS[k + 1], ttl) end
       end
-      out[#out + 1] = {'ok', tonumber(last)}
     end
   end
+  out[#out + 1] = state
+  out[#out + 1] = tonumber(cursor) or 0
   a = a + 14 + 2 * n
   k = k + 3
 end

@@ -1,10 +1,15 @@
 // The queue's throughput through a running heraldd, against one fresh redis-server (TCP, no
 // persistence): enqueue and drain rates for N one-item noop jobs, items per second for 10 jobs
-// of 10,000 items, Redis commands per job, heraldd's peak RSS, and the status endpoint's
-// latency during the drain. N from $HERALD_BENCH_JOBS (default 100,000).
+// of 10,000 items, Redis commands per job, CPU time per job of Redis, of the producer and of
+// heraldd (which tell more than the rates on a busy machine), heraldd's peak RSS, and the status
+// endpoint's latency during the drain. N from $HERALD_BENCH_JOBS (default 100,000).
 //
 //   build/tests/bench/queue_bench
+//   HERALD_BENCH_VERBOSE=1 build/tests/bench/queue_bench   # also each command's calls and time
+//                                                          # per job, scripts' own included
 #include <openssl/sha.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,7 +17,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -47,12 +55,73 @@ long long commands(const redis_server& redis) {
   return total;
 }
 
+// Redis's own CPU time so far (used_cpu_sys + used_cpu_user of INFO cpu), in microseconds.
+double redis_cpu_us(const redis_server& redis) {
+  std::string info = redis.command({"INFO", "cpu"});
+  double total = 0;
+  for (const char* name : {"used_cpu_sys:", "used_cpu_user:"}) {
+    auto at = info.find(name);
+    if (at != std::string::npos) total += std::stod(info.substr(at + std::strlen(name)));
+  }
+  return total * 1e6;
+}
+
+// Per command: calls and microseconds (INFO commandstats); with $HERALD_BENCH_VERBOSE the
+// difference over a phase is printed per job, scripts' inner commands included.
+std::map<std::string, std::pair<long long, long long>> command_times(const redis_server& redis) {
+  std::string info = redis.command({"INFO", "commandstats"});
+  std::regex line(R"(cmdstat_([a-z|_-]+):calls=([0-9]+),usec=([0-9]+))");
+  std::map<std::string, std::pair<long long, long long>> out;
+  for (auto it = std::sregex_iterator(info.begin(), info.end(), line); it != std::sregex_iterator();
+       ++it)
+    out[(*it)[1]] = {std::stoll((*it)[2]), std::stoll((*it)[3])};
+  return out;
+}
+
+void print_command_times(const char* phase,
+                         const std::map<std::string, std::pair<long long, long long>>& before,
+                         const std::map<std::string, std::pair<long long, long long>>& after,
+                         std::size_t jobs) {
+  if (!std::getenv("HERALD_BENCH_VERBOSE")) return;
+  std::printf("  Redis commands during %s, per job: calls, usec\n", phase);
+  for (const auto& [name, v] : after) {
+    auto b = before.count(name) ? before.at(name) : std::pair<long long, long long>{0, 0};
+    if (v.first == b.first) continue;
+    std::printf("    %-22s %8.3f %8.3f\n", name.c_str(),
+                static_cast<double>(v.first - b.first) / jobs,
+                static_cast<double>(v.second - b.second) / jobs);
+  }
+}
+
 std::string sha256_hex(const std::string& s) {
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
   char out[2 * SHA256_DIGEST_LENGTH + 1];
   for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) std::snprintf(out + 2 * i, 3, "%02x", d[i]);
   return out;
+}
+
+// CPU time (user + system) of `pid` so far, in microseconds.
+double process_cpu_us(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto after_name = text.rfind(')');
+  if (after_name == std::string::npos) return 0;
+  std::istringstream fields(text.substr(after_name + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+    if (i == 15) break;
+  }
+  return ticks * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// This process's CPU time so far, in microseconds.
+double own_cpu_us() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
 }
 
 long peak_rss_kib(pid_t pid) {
@@ -133,6 +202,8 @@ double xadd_rate(const redis_server& redis, std::size_t n) {
 struct drain_result {
   double seconds = 0;  // first pick-up to last completion
   long long commands = 0;
+  double redis_cpu_us = 0;    // Redis's CPU time over the drain
+  double heraldd_cpu_us = 0;  // heraldd's
   std::vector<double> status_ms;
 };
 
@@ -171,10 +242,22 @@ double span_of(const redis_server& redis, const std::vector<std::string>& ids) {
   return std::max<long long>(1, last - first) / 1000.0;
 }
 
+// What Redis has done so far.
+struct redis_snapshot {
+  long long commands = 0;
+  double cpu_us = 0;
+  std::map<std::string, std::pair<long long, long long>> times;
+};
+
+redis_snapshot snapshot(const redis_server& redis) {
+  return {commands(redis), redis_cpu_us(redis), command_times(redis)};
+}
+
+// `before`: taken before heraldd could start on the jobs.
 drain_result drain(redis_server& redis, herald::test::heraldd_process& heraldd,
-                   const std::vector<std::string>& ids, const std::string& token) {
+                   const std::vector<std::string>& ids, const std::string& token,
+                   const redis_snapshot& before, double heraldd_cpu_before) {
   drain_result out;
-  long long before = commands(redis);
   std::atomic<bool> done{false};
   std::thread poller([&] {
     // The status endpoint's latency while the workers drain.
@@ -192,7 +275,11 @@ drain_result drain(redis_server& redis, herald::test::heraldd_process& heraldd,
     }
   });
   while (!drained(redis)) std::this_thread::sleep_for(20ms);
-  out.commands = commands(redis) - before;
+  auto after = snapshot(redis);
+  out.heraldd_cpu_us = process_cpu_us(heraldd.process().pid()) - heraldd_cpu_before;
+  out.commands = after.commands - before.commands;
+  out.redis_cpu_us = after.cpu_us - before.cpu_us;
+  print_command_times("the drain", before.times, after.times, ids.size());
   done = true;
   poller.join();
   out.seconds = span_of(redis, ids);
@@ -224,17 +311,23 @@ int main() {
   redis_server redis({.tcp = true});
   std::vector<std::string> ids;
   ids.reserve(n);
-  long long c0 = commands(redis);
+  auto s0 = snapshot(redis);
+  double producer0 = own_cpu_us();
   double enqueue = enqueue_rate(redis, n, R"({"items": 1})", 100, &ids);
-  long long enqueue_commands = commands(redis) - c0;
+  double producer_cpu = own_cpu_us() - producer0;
+  auto s1 = snapshot(redis);
+  long long enqueue_commands = s1.commands - s0.commands;
+  double enqueue_cpu = s1.cpu_us - s0.cpu_us;
+  print_command_times("the enqueue", s0.times, s1.times, n);
 
   herald::test::heraldd_process heraldd({.redis_url = redis.url(), .extra_env = env});
-  auto jobs = drain(redis, heraldd, ids, token);
+  auto jobs = drain(redis, heraldd, ids, token, s1, 0);
   long rss_jobs = peak_rss_kib(heraldd.process().pid());
 
   std::vector<std::string> big;
   enqueue_rate(redis, 10, R"({"items": 10000})", 1, &big);
-  auto items = drain(redis, heraldd, big, token);
+  auto items =
+      drain(redis, heraldd, big, token, snapshot(redis), process_cpu_us(heraldd.process().pid()));
   long rss = peak_rss_kib(heraldd.process().pid());
   heraldd.terminate();
 
@@ -246,6 +339,11 @@ int main() {
               static_cast<double>(enqueue_commands) / n);
   std::printf("%-44s %12.2f\n", "Redis commands per job, drain",
               static_cast<double>(jobs.commands) / n);
+  std::printf("%-44s %12.2f\n", "Redis CPU per job, enqueue (us)", enqueue_cpu / n);
+  std::printf("%-44s %12.2f\n", "producer CPU per job, enqueue (us)", producer_cpu / n);
+  std::printf("%-44s %12.2f\n", "Redis CPU per job, drain (us)", jobs.redis_cpu_us / n);
+  std::printf("%-44s %12.2f\n", "heraldd CPU per job, start and drain (us)",
+              jobs.heraldd_cpu_us / n);
   std::printf("%-44s %12.1f\n", "heraldd peak RSS after the jobs (MiB)", rss_jobs / 1024.0);
   std::printf("%-44s %12.1f\n", "heraldd peak RSS at the end (MiB)", rss / 1024.0);
   std::printf("%-44s %7.2f p50 %7.2f p99 (%zu requests)\n", "status latency during drain (ms)",

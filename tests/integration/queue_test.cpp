@@ -8,10 +8,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "herald/proto/scripts.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/queue/worker_pool.hpp"
 #include "herald/redis/client.hpp"
+#include "herald/redis/script.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_awaitable.hpp"
 
@@ -190,6 +192,113 @@ TEST_F(Queue, AnIdempotencyKeyReturnsTheEarlierTaskAndEnqueuesNothing) {
                {.type = "noop", .account = "globex", .body = "{}", .idempotency_key = "order-7"}));
   EXPECT_TRUE(other.created);
   EXPECT_NE(other.task_id, first.task_id);
+}
+
+TEST_F(Queue, ABatchIsIndexedPerAccountAndStopsAtATaskIdInUse) {
+  // More jobs than enqueue.lua passes to one Redis command (1,000), two accounts.
+  std::vector<new_job> jobs;
+  for (int i = 0; i < 2500; ++i)
+    jobs.push_back({.type = "noop", .account = i % 2 ? "acme" : "globex", .body = "{}"});
+  auto done = run_awaitable(io_, store_->enqueue(std::move(jobs)));
+  ASSERT_EQ(done.size(), 2500u);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2500);
+  EXPECT_EQ(count({"ZCARD", keys_.account_tasks("acme")}), 1250);
+  EXPECT_EQ(count({"ZCARD", keys_.account_tasks("globex")}), 1250);
+  auto last = run_awaitable(io_, store_->get(done.back().task_id));
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->status, task_status::queued);
+  EXPECT_EQ(count({"ZSCORE", keys_.account_tasks("acme"), done.back().task_id}), last->created_at);
+
+  // A task id in use, by an existing task or by an earlier job of the same call: the jobs
+  // before it are enqueued (and indexed), it and those after it are not.
+  auto taken = done.front().task_id;
+  for (const auto& in_use : {taken, std::string("twice")}) {
+    std::vector<new_job> batch{{.type = "noop", .account = "acme", .body = "{}", .task_id = "b1"},
+                               {.type = "noop", .account = "acme", .body = "{}"},
+                               {.type = "noop", .account = "acme", .body = "{}", .task_id = "b3"}};
+    batch[0].task_id += in_use;
+    batch[1].task_id = in_use == taken ? taken : batch[0].task_id;
+    batch[2].task_id += in_use;
+    try {
+      run_awaitable(io_, store_->enqueue(std::move(batch)));
+      ADD_FAILURE() << "a task id in use was accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(count({"EXISTS", keys_.task("b1" + in_use)}), 1);
+    EXPECT_GT(count({"ZSCORE", keys_.account_tasks("acme"), "b1" + in_use}), 0);
+    EXPECT_EQ(count({"EXISTS", keys_.task("b3" + in_use)}), 0);
+  }
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2502);
+  EXPECT_EQ(run_awaitable(io_, store_->get(taken))->account, "globex") << "left as it was";
+
+  // An idempotency key and a run_at together: both kept on the task.
+  auto due = now_ms() + 60'000;
+  auto later = run_awaitable(io_, store_->enqueue({.type = "noop",
+                                                   .account = "acme",
+                                                   .body = "{}",
+                                                   .total = 7,
+                                                   .idempotency_key = "k-1",
+                                                   .run_at = due}));
+  auto fields = server_.command({"HGETALL", keys_.task(later.task_id)});
+  EXPECT_NE(fields.find("idempotency_key\nk-1"), std::string::npos) << fields;
+  EXPECT_NE(fields.find("run_at\n" + std::to_string(due)), std::string::npos) << fields;
+  EXPECT_NE(fields.find("total\n7"), std::string::npos) << fields;
+  EXPECT_EQ(count({"ZCARD", keys_.delayed()}), 1);
+}
+
+TEST_F(Queue, AQueuedTaskCancelledBeforePickUpStaysCancelledAndCountsNothing) {
+  auto id = enqueue({.type = "noop", .body = R"({"items": 3})"});
+  EXPECT_EQ(run_awaitable(io_, store_->cancel(id, "acme")), task_status::cancelled);
+  start_pool();
+  EXPECT_TRUE(stream_trimmed());
+  auto task = *run_awaitable(io_, store_->get(id));
+  EXPECT_EQ(task.status, task_status::cancelled);
+  EXPECT_EQ(task.processed, 0u);
+  EXPECT_EQ(task.started_at, 0);
+  EXPECT_EQ(count({"XPENDING", keys_.jobs(), "workers"}), 0);
+}
+
+TEST_F(Queue, AFreshEntryOfATaskWithProgressResumesAtItsCursor) {
+  // As a dead letter put back after some chunks were counted: queued, cursor 2 of 4.
+  server_.command({"HSET",       keys_.task("resumed"),
+                   "v",          "1",
+                   "type",       "scripted",
+                   "account",    "acme",
+                   "status",     "queued",
+                   "total",      "4",
+                   "cursor",     "2",
+                   "processed",  "2",
+                   "sent",       "1",
+                   "failed",     "1",
+                   "deliveries", "0",
+                   "created_at", "1"});
+  start_pool();
+  server_.command({"XADD", keys_.jobs(), "*", "v", "1", "type", "scripted", "task_id", "resumed",
+                   "account", "acme", "body", "{}"});
+  auto task = wait_for("resumed", task_status::completed);
+  EXPECT_EQ(task.processed, 4u);
+  EXPECT_EQ(task.sent, 2u);
+  EXPECT_EQ(task.failed, 2u);
+  EXPECT_EQ(task.deliveries, 1u);
+  // Read fresh and within one chunk, it first ran whole (the fast path does not read the task
+  // before running); that commit found the cursor elsewhere and counted nothing.
+  EXPECT_EQ(scripted_->calls, 2);
+  EXPECT_GT(task.started_at, 1);
+  EXPECT_EQ(task.expires_at, task.finished_at + 60'000);
+  EXPECT_GT(count({"PTTL", keys_.task("resumed")}), 0);
+}
+
+TEST_F(Queue, WorkersCommitAfterRedisForgetsTheScripts) {
+  start_pool();
+  auto first = enqueue({.type = "noop", .body = R"({"items": 2})"});
+  EXPECT_EQ(wait_for(first, task_status::completed).processed, 2u);
+  server_.command({"SCRIPT", "FLUSH"});  // as after a restart: EVALSHA answers NOSCRIPT
+  auto second = enqueue({.type = "noop", .body = R"({"items": 2})"});
+  EXPECT_EQ(wait_for(second, task_status::completed).processed, 2u);
+  // commit.lua was sent again in full (EVAL), which cached it again.
+  redis::script commit{std::string(proto::commit_lua)};
+  EXPECT_EQ(server_.command({"SCRIPT", "EXISTS", commit.sha1()}), "1");
 }
 
 TEST_F(Queue, APlainXaddIsPickedUpAndItsTaskAppears) {

@@ -23,13 +23,24 @@ std::int64_t to_int(std::string_view s) {
   return v;
 }
 
-bool allowed(std::string_view s, std::string_view extra) {
+// Which bytes may appear: A-Za-z0-9 and those of `extra`.
+struct charset {
+  bool ok[256] = {};
+  explicit constexpr charset(std::string_view extra) {
+    for (int c = 0; c < 256; ++c)
+      ok[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    for (char c : extra) ok[static_cast<unsigned char>(c)] = true;
+  }
+};
+
+bool allowed(std::string_view s, const charset& set) {
   if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-           || extra.find(c) != std::string_view::npos;
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return set.ok[static_cast<unsigned char>(c)]; });
 }
+
+constexpr charset task_id_chars("_-");
+constexpr charset account_chars("_.-");
 
 }  // namespace
 
@@ -55,10 +66,10 @@ std::string new_task_id() {
 }
 
 bool valid_task_id(std::string_view id) {
-  return allowed(id, "_-");
+  return allowed(id, task_id_chars);
 }
 bool valid_account(std::string_view account) {
-  return allowed(account, "_.-");
+  return allowed(account, account_chars);
 }
 
 task_store::task_store(redis::client& redis, queue_keys keys, std::chrono::milliseconds task_ttl)

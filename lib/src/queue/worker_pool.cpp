@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
 #include <random>
 #include <set>
 #include <unordered_set>
@@ -66,6 +67,17 @@ void collect_entries(const redis::reply& list, std::vector<entry>& out) {
     }
     out.push_back(std::move(en));
   }
+}
+
+// A stream entry id ("<ms>-<seq>") as numbers, for ordering ids.
+std::pair<std::uint64_t, std::uint64_t> id_order(std::string_view id) {
+  std::pair<std::uint64_t, std::uint64_t> out{0, 0};
+  auto dash = id.find('-');
+  auto ms = id.substr(0, dash);
+  std::from_chars(ms.data(), ms.data() + ms.size(), out.first);
+  if (dash != std::string_view::npos)
+    std::from_chars(id.data() + dash + 1, id.data() + id.size(), out.second);
+  return out;
 }
 
 // Why an entry cannot be a job at all, naming the field; empty when it can.
@@ -425,48 +437,88 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     if (commits_.empty()) return;
     auto batch = std::make_shared<std::vector<commit_request>>(std::move(commits_));
     commits_.clear();
-    std::vector<std::string> keys{keys_.jobs()};
-    std::vector<std::string> args{std::string(queue_keys::group), config_.consumer,
-                                  std::to_string(now_ms()),
-                                  std::to_string(config_.task_ttl.count())};
-    keys.reserve(1 + 3 * batch->size());
-    args.reserve(4 + 14 * batch->size());
-    for (const auto& c : *batch) {
-      const chunk_result& r = *c.result;
-      keys.push_back(keys_.task(c.e->task_id));
-      keys.push_back(keys_.items(c.e->task_id));
-      keys.push_back(keys_.account_tasks(c.e->account));
-      args.insert(
-          args.end(),
-          {c.e->id, std::to_string(c.begin), std::to_string(c.end), std::to_string(r.processed),
-           std::to_string(r.sent), std::to_string(r.scheduled), std::to_string(r.skipped),
-           std::to_string(r.failed), c.final ? "1" : "0", c.begins ? "1" : "0", c.e->type,
-           c.e->account, std::to_string(c.total), std::to_string(r.outcomes.size())});
-      for (const auto& o : r.outcomes) {
-        args.push_back(std::to_string(o.index));
-        args.push_back(o.to_json());
-      }
-    }
+    auto cmd = commit_command(*batch, "EVALSHA", scripts::commit().sha1());
     asio::co_spawn(
         ex_,
-        [](std::shared_ptr<impl> self, std::vector<std::string> keys,
-           std::vector<std::string> args) -> asio::awaitable<redis::reply> {
-          co_return co_await self->shared_.eval(scripts::commit(), keys, args);
-        }(shared_from_this(), std::move(keys), std::move(args)),
+        [](std::shared_ptr<impl> self, std::shared_ptr<std::vector<commit_request>> batch,
+           redis::command cmd) -> asio::awaitable<redis::reply> {
+          auto [ec, r] = co_await self->shared_.async_exec(std::move(cmd),
+                                                           asio::as_tuple(asio::use_awaitable));
+          if (ec == redis::errc::server_error && r.str().starts_with("NOSCRIPT")) {
+            // EVAL also caches the script for the next EVALSHA. The chunks are still waiting,
+            // so what the command is built from is still there.
+            auto again = self->commit_command(*batch, "EVAL", scripts::commit().source());
+            std::tie(ec, r) = co_await self->shared_.async_exec(
+                std::move(again), asio::as_tuple(asio::use_awaitable));
+          }
+          if (ec == redis::errc::server_error)
+            throw redis::error(redis::errc::server_error, r.str());
+          if (ec) throw redis::error(ec);
+          co_return std::move(r);
+        }(shared_from_this(), batch, std::move(cmd)),
         [batch](std::exception_ptr error, redis::reply reply) {
+          // Two values per chunk: its state, then the task's cursor.
           const auto* results = !error && reply.is_array() ? &reply.elements() : nullptr;
           for (std::size_t i = 0; i < batch->size(); ++i) {
             auto& handler = (*batch)[i].handler;
-            if (!results || i >= results->size()) {
+            if (!results || 2 * i + 1 >= results->size()) {
               auto e = error ? error
                              : std::make_exception_ptr(std::runtime_error("commit: short reply"));
               std::move(handler)(e, commit_result{});
               continue;
             }
-            const auto& r = (*results)[i].elements();
-            std::move(handler)(nullptr, commit_result{r.at(0).str(), r.at(1).integer()});
+            std::move(handler)(
+                nullptr, commit_result{(*results)[2 * i].str(), (*results)[2 * i + 1].integer()});
           }
         });
+  }
+
+  // commit.lua's call for `batch` (its KEYS and ARGV are documented in its header), written
+  // straight into the command: `verb` EVALSHA with the script's SHA-1, or EVAL with its source.
+  redis::command commit_command(const std::vector<commit_request>& batch, std::string_view verb,
+                                const std::string& script) const {
+    // The chunks' entries span [lowest, highest]: commit.lua looks for this consumer's pending
+    // entries in that range only.
+    const std::string* lowest = &batch.front().e->id;
+    const std::string* highest = lowest;
+    auto low = id_order(*lowest), high = low;
+    for (const auto& c : batch) {
+      auto at = id_order(c.e->id);
+      if (at < low) std::tie(low, lowest) = std::pair(at, &c.e->id);
+      if (high < at) std::tie(high, highest) = std::pair(at, &c.e->id);
+    }
+    redis::command cmd(verb, script, 1 + 3 * batch.size(), keys_.jobs());
+    std::string key;
+    for (const auto& c : batch) {
+      cmd.arg(keys_.task(key, c.e->task_id));
+      cmd.arg(keys_.items(key, c.e->task_id));
+      cmd.arg(keys_.account_tasks(key, c.e->account));
+    }
+    cmd.arg(queue_keys::group)
+        .arg(config_.consumer)
+        .arg(now_ms())
+        .arg(config_.task_ttl.count())
+        .arg(*lowest)
+        .arg(*highest);
+    for (const auto& c : batch) {
+      const chunk_result& r = *c.result;
+      cmd.arg(c.e->id)
+          .arg(c.begin)
+          .arg(c.end)
+          .arg(r.processed)
+          .arg(r.sent)
+          .arg(r.scheduled)
+          .arg(r.skipped)
+          .arg(r.failed)
+          .arg(c.final ? "1" : "0")
+          .arg(c.begins ? "1" : "0")
+          .arg(c.e->type)
+          .arg(c.e->account)
+          .arg(c.total)
+          .arg(r.outcomes.size());
+      for (const auto& o : r.outcomes) cmd.arg(o.index).arg(o.to_json());
+    }
+    return cmd;
   }
 
   // A delivery that failed: its reason is kept for the dead letter it may become.

@@ -18,6 +18,10 @@ class queue_keys {
   std::string items(std::string_view task_id) const;          // P:{Q}:task:<id>:items
   std::string account_tasks(std::string_view account) const;  // P:{Q}:tasks:<account>
   std::string idempotency(std::string_view account, std::string_view key) const;
+  // The same keys written into `out` (its storage reused), for building many commands' keys.
+  std::string& task(std::string& out, std::string_view task_id) const;
+  std::string& items(std::string& out, std::string_view task_id) const;
+  std::string& account_tasks(std::string& out, std::string_view account) const;
   static constexpr std::string_view group = "workers";
 
  private:
