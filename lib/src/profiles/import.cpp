@@ -620,7 +620,9 @@ void add_match_keys(profile& p, const match_query& q, const profile_update& u) {
 }
 
 import_body parse_import_body(std::string_view body, const import_limits& limits) {
-  thread_local simdjson::dom::parser parser;
+  // A parser of its own, freed on return: a thread-local one would keep the memory of the
+  // largest body it ever read (several times the body's size).
+  simdjson::dom::parser parser;
   element doc;
   if (auto err = parser.parse(body.data(), body.size()).get(doc))
     throw queue::bad_job(std::string("body: not valid JSON (") + simdjson::error_message(err)
