@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_support.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/redis/client.hpp"
 #include "support/heraldd.hpp"
@@ -34,26 +35,23 @@
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using herald::bench::commands;
+using herald::bench::connected_client;
+using herald::bench::drained;
+using herald::bench::peak_rss_kib;
+using herald::bench::percentile;
+using herald::bench::seconds_since;
+using herald::bench::span_of;
 using herald::queue::new_job;
 using herald::queue::task_store;
 using herald::test::redis_server;
 
+// CPU time (user + system) of `pid` so far, in microseconds.
+double process_cpu_us(pid_t pid) {
+  return herald::bench::cpu_seconds(pid) * 1e6;
+}
+
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-// The sum of calls= over INFO commandstats: every command Redis ran, scripts' inner ones too.
-long long commands(const redis_server& redis) {
-  std::string info = redis.command({"INFO", "commandstats"});
-  std::regex calls(R"(calls=([0-9]+))");
-  long long total = 0;
-  for (auto it = std::sregex_iterator(info.begin(), info.end(), calls);
-       it != std::sregex_iterator(); ++it)
-    total += std::stoll((*it)[1]);
-  return total;
-}
 
 // Redis's own CPU time so far (used_cpu_sys + used_cpu_user of INFO cpu), in microseconds.
 double redis_cpu_us(const redis_server& redis) {
@@ -101,45 +99,11 @@ std::string sha256_hex(const std::string& s) {
   return out;
 }
 
-// CPU time (user + system) of `pid` so far, in microseconds.
-double process_cpu_us(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto after_name = text.rfind(')');
-  if (after_name == std::string::npos) return 0;
-  std::istringstream fields(text.substr(after_name + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
-    if (i == 15) break;
-  }
-  return ticks * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 // This process's CPU time so far, in microseconds.
 double own_cpu_us() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
   return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-}
-
-long peak_rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
-  return -1;
-}
-
-// A client of `redis` on `io`, connected (it answered PING).
-std::unique_ptr<herald::redis::client> connected_client(asio::io_context& io,
-                                                        const redis_server& redis) {
-  herald::redis::client_config cfg;
-  cfg.url = redis.url();
-  auto client = std::make_unique<herald::redis::client>(io.get_executor(), cfg);
-  client->start();
-  herald::test::run_awaitable(io, client->exec("PING"));
-  return client;
 }
 
 // Enqueues `n` jobs through enqueue.lua, `batch` a call, `in_flight` calls pipelined.
@@ -207,41 +171,6 @@ struct drain_result {
   std::vector<double> status_ms;
 };
 
-// Whether the workers are done: nothing waits in the stream for the group, nothing is pending.
-bool drained(const redis_server& redis) {
-  auto groups = redis.command({"XINFO", "GROUPS", "herald:{default}:jobs"});
-  auto value = [&](const std::string& name) {
-    auto at = groups.find(name + "\n");
-    if (at == std::string::npos) return std::string("?");
-    auto start = at + name.size() + 1;
-    return groups.substr(start, groups.find('\n', start) - start);
-  };
-  return value("pending") == "0" && value("lag") == "0";
-}
-
-// Waits until the workers are done, then returns the span from the first start to the last
-// finish of the listed tasks, read from the tasks themselves (all must have completed).
-double span_of(const redis_server& redis, const std::vector<std::string>& ids) {
-  while (!drained(redis)) std::this_thread::sleep_for(20ms);
-  std::string lua =
-      "local first, last, done = nil, 0, 0 "
-      "for i = 1, #ARGV do local f = redis.call('HMGET', 'herald:{default}:task:' .. ARGV[i], "
-      "'status', 'started_at', 'finished_at') "
-      "if f[1] == 'completed' then done = done + 1 "
-      "local s, e = tonumber(f[2]), tonumber(f[3]) "
-      "if not first or s < first then first = s end if e > last then last = e end end end "
-      "return {done, first or 0, last}";
-  std::vector<std::string> cmd{"EVAL", lua, "0"};
-  cmd.insert(cmd.end(), ids.begin(), ids.end());
-  std::istringstream in(redis.command(cmd));
-  long long done = 0, first = 0, last = 0;
-  in >> done >> first >> last;
-  if (done != static_cast<long long>(ids.size()))
-    throw std::runtime_error("only " + std::to_string(done) + " of " + std::to_string(ids.size())
-                             + " tasks completed");
-  return std::max<long long>(1, last - first) / 1000.0;
-}
-
 // What Redis has done so far.
 struct redis_snapshot {
   long long commands = 0;
@@ -284,12 +213,6 @@ drain_result drain(redis_server& redis, herald::test::heraldd_process& heraldd,
   poller.join();
   out.seconds = span_of(redis, ids);
   return out;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
 }
 
 }  // namespace
