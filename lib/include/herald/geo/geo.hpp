@@ -36,7 +36,7 @@ class locator {
   // cannot be opened or is not such a database.
   static std::shared_ptr<const locator> open(const std::filesystem::path& mmdb = {});
 
-  // Legacy GeoIP country databases (GeoIP.dat format), one for IPv4 and one for IPv6, read
+  // Legacy GeoIP country databases (GeoIP.dat format), one for IPv4 and one for IPv6, mapped
   // into memory. Throws std::runtime_error naming the file that cannot be opened or is not a
   // country database.
   static std::shared_ptr<const locator> open_legacy(
