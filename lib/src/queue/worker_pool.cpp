@@ -228,8 +228,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   }
 
   // Parses what was handed to this consumer, dead-letters what can never run, and starts the rest.
-  // `fresh`: read with XREADGROUP ">", so delivered for the first time. A fresh job that fits in
-  // one chunk skips start.lua: its commit starts the task (commit.lua, `begins`).
+  // `fresh`: read with XREADGROUP ">", so delivered for the first time. A fresh job without
+  // effects (job_handler::has_effects) that fits in one chunk skips start.lua: its commit starts
+  // the task (commit.lua, `begins`). Jobs with effects are started by start.lua, which drops those
+  // whose task was cancelled while queued.
   asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh) {
     struct candidate {
       entry e;
@@ -239,8 +241,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     for (auto& e : entries) {
       std::string problem = envelope_problem(e);
       std::unique_ptr<prepared_job> job;
+      const job_handler* h = nullptr;
       if (problem.empty()) {
-        if (const job_handler* h = handlers_.find(e.type)) {
+        if ((h = handlers_.find(e.type))) {
           job = prepare(*h, e.body, problem);
         } else {
           problem = "type: unknown job type \"" + e.type + "\"";
@@ -250,7 +253,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         co_await dead_letter(e, problem, 0);
         continue;
       }
-      if (fresh && !e.retried && job->total() <= config_.chunk_size) {
+      if (fresh && !e.retried && !h->has_effects() && job->total() <= config_.chunk_size) {
         launch(std::move(e), std::move(job), 0, 1, true);
         continue;
       }

@@ -66,6 +66,10 @@ class job_handler {
   virtual ~job_handler() = default;
   // Parses and validates `body`; throws bad_job naming the field.
   virtual std::unique_ptr<prepared_job> prepare(std::string_view body) const = 0;
+  // Whether running a job changes anything outside its task (profiles written, messages sent).
+  // Only a job without effects may take the fast path that runs a fresh one-chunk job before
+  // its task is read: a task cancelled while queued would otherwise still see its job run once.
+  virtual bool has_effects() const { return true; }
 };
 
 class handler_registry {
