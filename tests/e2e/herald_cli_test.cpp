@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
 #include "support/process.hpp"
 
@@ -22,22 +23,6 @@ namespace herald::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct cli_result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool contains(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
 
 // heraldd (chunks of 2 items, so progress moves in small steps) and a way to run `herald` against
 // it: the built binary, stdin fed through a pipe, stdout and stderr kept apart, and the daemon's

@@ -5,12 +5,13 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
@@ -20,51 +21,40 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// An item of seeds/004's email example, as the seed writes it: both its items hold the same two
+// subscriptions.
+std::string email_example_item(std::string_view fname, std::string_view lname,
+                               std::string_view email, std::string_view phones) {
+  std::string item = "{\n\"data\": {\n";
+  item.append("\"_fname\": \"").append(fname).append("\",\n");
+  item.append("\"_lname\": \"").append(lname).append("\",\n");
+  item.append("\"email\": \"").append(email).append("\",\n");
+  item.append("\"phones\": \"").append(phones).append("\",\n");
+  item.append(R"("subscriptions": [
+{
+"channel": "email",
+"email": "example@example.com",
+"resource_id": 1
+},
+{
+"channel": "phone",
+"phone": "+79000000000",
+"resource_id": 1
+}
+]
+}
+})");
+  return item;
+}
+
 // seeds/004: "Пример запроса с матчингом по email", as the seed gives it.
-constexpr const char* email_example = R"({
+const std::string email_example =
+    R"({
 "token": "abcdefghijklmnqrstuvwxyz",
 "matching": "email",
 "data": [
-{
-"data": {
-"_fname": "John",
-"_lname": "Lambert",
-"email": "profile4@example.com",
-"phones": "+79000000000",
-"subscriptions": [
-{
-"channel": "email",
-"email": "example@example.com",
-"resource_id": 1
-},
-{
-"channel": "phone",
-"phone": "+79000000000",
-"resource_id": 1
-}
-]
-}
-},
-{
-"data": {
-"_fname": "Tom",
-"_lname": "Hard",
-"email": "profile3@example.com",
-"phones": "+79000000001",
-"subscriptions": [
-{
-"channel": "email",
-"email": "example@example.com",
-"resource_id": 1
-},
-{
-"channel": "phone",
-"phone": "+79000000000",
-"resource_id": 1
-}
-]
-}
-}
+)" + email_example_item("John", "Lambert", "profile4@example.com", "+79000000000")
+    + ",\n" + email_example_item("Tom", "Hard", "profile3@example.com", "+79000000001") + R"(
 ],
 "trigger_id": 13,
 "timeout": {
@@ -116,17 +106,6 @@ constexpr const char* custom_example = R"({
 
 const std::string pdb = "herald:{pdb:acme:1}:";
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool contains(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -135,11 +114,6 @@ std::vector<std::string> lines(const std::string& text) {
     if (!line.empty()) out.push_back(line);
   return out;
 }
-
-struct cli_result {
-  int code = -1;
-  std::string out, err;
-};
 
 // What a task ended as: its status and the profile ids of result.result, and each item's outcome.
 struct task_end {
@@ -158,37 +132,12 @@ class ImportE2E : public ::testing::Test {
                   .wait_until_listening = true}) {}
   ~ImportE2E() override { EXPECT_EQ(heraldd_.terminate(), 0) << heraldd_.log(); }
 
-  cli_result herald(std::vector<std::string> args) {
-    const auto n = std::to_string(++runs_);
-    const auto out = dir_ / ("out." + n), err = dir_ / ("err." + n);
-    std::vector<std::string> argv{"/bin/sh", "-c", R"(exec "$0" "$@" 2>"$HERALD_TEST_ERR")",
-                                  HERALD_CLI};
-    argv.insert(argv.end(), args.begin(), args.end());
-    child_process p(argv,
-                    {"HERALD_TEST_ERR=" + err.string(), "HERALD_CONFIG=/dev/null",
-                     "HERALD_REDIS_URL=" + redis_.url(), "HERALD_ACCOUNT=acme"},
-                    out);
-    cli_result r;
-    const auto code = p.wait_for(60s);
-    EXPECT_TRUE(code) << "herald " << args.front() << " did not finish within 60 s";
-    r.code = code.value_or(-1);
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
-  }
-
   // Enqueues `body` as an import_and_start job with `herald enqueue --wait`, then reads how its
   // task ended: `herald status --json` and the task's item outcomes in Redis.
   task_end import(const std::string& body) {
-    const auto n = std::to_string(++runs_);
-    const auto job = dir_ / ("job." + n + ".json");
-    std::ofstream(job) << R"({"type": "import_and_start", "body": )" << body << "}";
-    const auto enqueued = herald({"enqueue", job.string(), "--wait"});
-    EXPECT_EQ(enqueued.code, 0) << enqueued.out << enqueued.err << heraldd_.log();
-    const auto task_id = enqueued.out.substr(0, enqueued.out.find('\n'));
+    const auto [task_id, status] =
+        cli_.enqueue_and_wait(R"({"type": "import_and_start", "body": )" + body + "}", heraldd_);
     task_end end;
-    const auto status = herald({"status", task_id, "--json"});
-    EXPECT_EQ(status.code, 0) << status.err;
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(status.out).get(doc)) {
@@ -238,7 +187,8 @@ class ImportE2E : public ::testing::Test {
   redis_server redis_;
   temp_dir dir_;
   heraldd_process heraldd_;
-  int runs_ = 0;
+  herald_cli cli_{
+      dir_, {"HERALD_CONFIG=/dev/null", "HERALD_REDIS_URL=" + redis_.url(), "HERALD_ACCOUNT=acme"}};
 };
 
 TEST_F(ImportE2E, TheSeedsEmailExampleCreatesTwoProfilesThenFindsThemAgain) {

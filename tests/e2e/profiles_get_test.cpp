@@ -5,12 +5,12 @@
 #include <simdjson.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "herald/auth/tokens.hpp"
 #include "herald/cli/target.hpp"
+#include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
 #include "support/process.hpp"
 
@@ -21,22 +21,6 @@ using namespace std::chrono_literals;
 
 constexpr auto default_token = "tok-default";
 constexpr auto other_token = "tok-other";
-
-struct cli_result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool contains(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
 
 // The tokens file of the accounts "default" and "other", written before heraldd starts.
 std::filesystem::path write_tokens(const temp_dir& dir) {
@@ -57,38 +41,15 @@ class ProfilesGet : public ::testing::Test {
   // SIGTERM, so that heraldd stops and reaps its redis-server.
   ~ProfilesGet() override { EXPECT_EQ(heraldd_.terminate(), 0) << heraldd_.log(); }
 
-  // The built herald against heraldd's embedded Redis, stdout and stderr kept apart.
-  cli_result herald(std::vector<std::string> args) {
-    const auto n = std::to_string(++runs_);
-    const auto out = dir_ / ("out." + n), err = dir_ / ("err." + n);
-    std::vector<std::string> argv{"/bin/sh", "-c", R"(exec "$0" "$@" 2>"$HERALD_TEST_ERR")",
-                                  HERALD_CLI};
-    argv.insert(argv.end(), args.begin(), args.end());
-    child_process p(argv,
-                    {"HERALD_TEST_ERR=" + err.string(), "HERALD_CONFIG=/dev/null",
-                     "HERALD_STATE_DIR=" + heraldd_.state_dir().path().string(),
-                     "HERALD_REDIS_URL=" + cli::embedded_redis_url(heraldd_.state_dir().path()),
-                     "HERALD_ACCOUNT=default"},
-                    out);
-    cli_result r;
-    const auto code = p.wait_for(60s);
-    EXPECT_TRUE(code) << "herald " << args.front() << " did not finish within 60 s";
-    r.code = code.value_or(-1);
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
-  }
+  cli_result herald(std::vector<std::string> args) { return cli_.run(std::move(args)); }
 
   // Imports `items` (the data of an import_and_start body) and waits until the task is done:
   // the profile ids it reports, in item order.
   std::vector<std::string> import(const std::string& items) {
-    const auto job = dir_ / ("job." + std::to_string(++runs_) + ".json");
-    std::ofstream(job) << R"({"type": "import_and_start", "body": {"data": )" << items << "}}";
-    const auto enqueued = herald({"enqueue", job.string(), "--wait"});
-    EXPECT_EQ(enqueued.code, 0) << enqueued.err << heraldd_.log();
-    std::string task_id = enqueued.out.substr(0, enqueued.out.find('\n'));
-    const auto status = herald({"status", task_id, "--json"});
-    EXPECT_EQ(status.code, 0) << status.err;
+    const auto status =
+        cli_.enqueue_and_wait(R"({"type": "import_and_start", "body": {"data": )" + items + "}}",
+                              heraldd_)
+            .status;
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     simdjson::dom::array result;
@@ -120,7 +81,12 @@ class ProfilesGet : public ::testing::Test {
 
   temp_dir dir_;
   heraldd_process heraldd_;
-  int runs_ = 0;
+  // The built herald against heraldd's embedded Redis.
+  herald_cli cli_{
+      dir_,
+      {"HERALD_CONFIG=/dev/null", "HERALD_STATE_DIR=" + heraldd_.state_dir().path().string(),
+       "HERALD_REDIS_URL=" + cli::embedded_redis_url(heraldd_.state_dir().path()),
+       "HERALD_ACCOUNT=default"}};
 };
 
 TEST_F(ProfilesGet, AnImportedProfileIsFoundByTheCliAndOverHttp) {

@@ -4,75 +4,30 @@
 // what is wrong.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <chrono>
 #include <fstream>
-#include <future>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <simdjson.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "herald/api/profile_routes.hpp"
-#include "herald/auth/tokens.hpp"
-#include "herald/http/server.hpp"
 #include "herald/profiles/store.hpp"
-#include "herald/redis/client.hpp"
+#include "support/api_server.hpp"
 #include "support/http_client.hpp"
+#include "support/json_doc.hpp"
 #include "support/json_schema.hpp"
-#include "support/process.hpp"
-#include "support/redis_server.hpp"
 
 namespace {
 
 namespace asio = boost::asio;
 namespace profiles = herald::profiles;
-using namespace std::chrono_literals;
 using herald::test::http_response;
-using herald::test::wait_until;
+using herald::test::json_doc;
 
-// "secret" is acme's token, "s3cr3t-token" globex's.
-constexpr auto acme_token = "secret";
-constexpr auto globex_token = "s3cr3t-token";
+// The fixture's tokens: "secret" is acme's (acme_token), "s3cr3t-token" globex's (globex_token).
 constexpr auto route = "/api/v1.1/profiles/get";
-
-// A parsed JSON reply; read fields with str("/profile/profile_id") and the like.
-class json_doc {
- public:
-  explicit json_doc(const std::string& text) : text_(text) {
-    const auto error = parser_.parse(text_).get(root_);
-    EXPECT_EQ(error, simdjson::SUCCESS) << text;
-  }
-  std::string str(std::string_view pointer) const {
-    std::string_view v;
-    EXPECT_EQ(root_.at_pointer(pointer).get(v), simdjson::SUCCESS) << pointer << " in " << text_;
-    return std::string(v);
-  }
-  std::int64_t integer(std::string_view pointer) const {
-    std::int64_t v = -1;
-    EXPECT_EQ(root_.at_pointer(pointer).get(v), simdjson::SUCCESS) << pointer << " in " << text_;
-    return v;
-  }
-  std::size_t array_size(std::string_view pointer) const {
-    simdjson::dom::array a;
-    EXPECT_EQ(root_.at_pointer(pointer).get(a), simdjson::SUCCESS) << pointer << " in " << text_;
-    return a.size();
-  }
-  bool has(std::string_view pointer) const { return !root_.at_pointer(pointer).error(); }
-
- private:
-  std::string text_;
-  simdjson::dom::parser parser_;
-  simdjson::dom::element root_;
-};
 
 profiles::subscription subscription(profiles::channel ch, std::int64_t resource_id) {
   profiles::subscription s;
@@ -81,58 +36,15 @@ profiles::subscription subscription(profiles::channel ch, std::int64_t resource_
   return s;
 }
 
-class profiles_api_test : public ::testing::Test {
+class profiles_api_test : public herald::test::api_server_fixture {
  protected:
+  profiles_api_test() : api_server_fixture("herald-profiles-api") {}
+
   void SetUp() override {
-    {
-      std::ofstream out(dir_ / "tokens");
-      out << "acme " << herald::auth::hash_token_hex(acme_token) << "\n"
-          << "globex " << herald::auth::hash_token_hex(globex_token) << "\n";
-    }
-    tokens_ = std::make_unique<herald::auth::token_table>(dir_ / "tokens");
-
-    herald::redis::client_config redis_cfg;
-    redis_cfg.url = redis_.url();
-    redis_cfg.command_timeout = 2s;
-    client_ = std::make_unique<herald::redis::client>(io_.get_executor(), redis_cfg);
-    client_->start();
-
+    start_client();
     herald::http::router routes;
     herald::api::add_profile_routes(routes, *client_, *tokens_, {.prefix = "herald"});
-    herald::http::server_config http_cfg;
-    http_cfg.listen = "127.0.0.1:0";
-    server_ =
-        std::make_unique<herald::http::server>(io_.get_executor(), http_cfg, std::move(routes));
-    port_ = server_->bind().port();
-    asio::co_spawn(io_, server_->run(), [this](std::exception_ptr) { run_done_ = true; });
-    thread_ = std::thread([this] {
-      io_.run();
-      io_done_ = true;
-    });
-    ASSERT_TRUE(wait_until([&] { return redis_ready(); }, 10s))
-        << "the Redis client never connected";
-  }
-
-  void TearDown() override {
-    server_->stop();
-    EXPECT_TRUE(wait_until([&] { return run_done_.load(); }, 10s)) << "run() did not return";
-    asio::post(io_, [this] { client_->stop(); });
-    if (!wait_until([&] { return io_done_.load(); }, 10s)) io_.stop();
-    thread_.join();
-  }
-
-  bool redis_ready() {
-    auto ping = [this]() -> asio::awaitable<bool> {
-      auto [ec, reply] = co_await client_->async_exec(herald::redis::command("PING"),
-                                                      asio::as_tuple(asio::use_awaitable));
-      co_return !ec;
-    };
-    return on_io(ping());
-  }
-
-  template <class T>
-  T on_io(asio::awaitable<T> work) {
-    return asio::co_spawn(io_, std::move(work), asio::use_future).get();
+    serve(std::move(routes));
   }
 
   // Stores `p` (a new id unless it has one) in the account's database, as an import would.
@@ -173,8 +85,7 @@ class profiles_api_test : public ::testing::Test {
 
   http_response post(const std::string& body,
                      std::vector<std::pair<std::string, std::string>> headers = {}) {
-    headers.emplace_back("Content-Type", "application/json");
-    return herald::test::http_request("127.0.0.1", port_, "POST", route, body, headers);
+    return api_server_fixture::post(route, body, std::move(headers));
   }
 
   // The profile_id of a 200 reply to the lookup `keys` (JSON members without braces), with
@@ -188,24 +99,8 @@ class profiles_api_test : public ::testing::Test {
 
   // The error_debug of a 400 reply.
   std::string debug_of(const std::string& body) {
-    const auto res = post(body);
-    EXPECT_EQ(res.status, 400) << res.body;
-    const json_doc doc(res.body);
-    EXPECT_EQ(doc.integer("/error"), 400);
-    EXPECT_EQ(doc.str("/error_text"), "Invalid request");
-    return doc.str("/error_debug");
+    return herald::test::invalid_request_debug(post(body));
   }
-
-  herald::test::temp_dir dir_{"herald-profiles-api"};
-  herald::test::redis_server redis_;
-  std::unique_ptr<herald::auth::token_table> tokens_;
-  asio::io_context io_{1};
-  std::unique_ptr<herald::redis::client> client_;
-  std::unique_ptr<herald::http::server> server_;
-  unsigned short port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> run_done_{false};
-  std::atomic<bool> io_done_{false};
 };
 
 TEST_F(profiles_api_test, finds_a_profile_by_email_with_the_documented_reply) {
@@ -352,14 +247,8 @@ TEST_F(profiles_api_test, a_missing_or_wrong_token_is_401_and_never_echoed) {
       post(R"({"email": "john@example.com"})", {{"Authorization", "Basic c2VjcmV0"}}),
   };
   for (const auto& res : replies) {
-    EXPECT_EQ(res.status, 401) << res.body;
-    EXPECT_EQ(res.header("WWW-Authenticate"), "Bearer");
-    const json_doc doc(res.body);
-    EXPECT_EQ(doc.integer("/error"), 401);
-    EXPECT_EQ(doc.str("/error_text"), "Unauthorized");
-    EXPECT_TRUE(doc.str("/error_debug").starts_with("token: ")) << res.body;
-    EXPECT_EQ(res.body.find("not-a-real-token"), std::string::npos) << res.body;
-    EXPECT_FALSE(doc.has("/profile"));
+    herald::test::expect_unauthorized(res, "not-a-real-token");
+    EXPECT_FALSE(json_doc(res.body).has("/profile"));
   }
 }
 
@@ -427,11 +316,7 @@ TEST_F(profiles_api_test, redis_down_is_503) {
   create_john();
   redis_.kill9();
   const auto res = post(R"({"token": "secret", "email": "john@example.com"})");
-  EXPECT_EQ(res.status, 503) << res.body;
-  EXPECT_EQ(res.header("Retry-After"), "1");
-  const json_doc doc(res.body);
-  EXPECT_EQ(doc.integer("/error"), 503);
-  EXPECT_TRUE(doc.str("/error_debug").starts_with("redis: ")) << res.body;
+  herald::test::expect_redis_unavailable(res);
   // The token is checked before Redis is asked.
   EXPECT_EQ(post(R"({"token": "wrong", "email": "john@example.com"})").status, 401);
 }

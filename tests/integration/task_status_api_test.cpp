@@ -4,83 +4,35 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <simdjson.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "herald/api/task_routes.hpp"
-#include "herald/auth/tokens.hpp"
-#include "herald/http/server.hpp"
 #include "herald/queue/task_store.hpp"
-#include "herald/redis/client.hpp"
+#include "support/api_server.hpp"
 #include "support/http_client.hpp"
+#include "support/json_doc.hpp"
 #include "support/process.hpp"
-#include "support/redis_server.hpp"
 
 namespace {
 
-namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using herald::test::http_response;
+using herald::test::json_doc;
 using herald::test::wait_until;
 using clock_type = std::chrono::steady_clock;
 
-// "secret" is acme's token, "s3cr3t-token" globex's.
-constexpr auto acme_token = "secret";
-constexpr auto globex_token = "s3cr3t-token";
-
-// A parsed JSON reply; read fields with at("/data/status") and the like.
-class json_doc {
- public:
-  explicit json_doc(const std::string& text) : text_(text) {
-    const auto error = parser_.parse(text_).get(root_);
-    EXPECT_EQ(error, simdjson::SUCCESS) << text;
-  }
-  std::string str(std::string_view pointer) const {
-    std::string_view v;
-    EXPECT_EQ(root_.at_pointer(pointer).get(v), simdjson::SUCCESS) << pointer << " in " << text_;
-    return std::string(v);
-  }
-  std::int64_t integer(std::string_view pointer) const {
-    std::int64_t v = -1;
-    EXPECT_EQ(root_.at_pointer(pointer).get(v), simdjson::SUCCESS) << pointer << " in " << text_;
-    return v;
-  }
-  std::size_t array_size(std::string_view pointer) const {
-    simdjson::dom::array a;
-    EXPECT_EQ(root_.at_pointer(pointer).get(a), simdjson::SUCCESS) << pointer << " in " << text_;
-    return a.size();
-  }
-  bool has(std::string_view pointer) const { return !root_.at_pointer(pointer).error(); }
-
- private:
-  std::string text_;
-  simdjson::dom::parser parser_;
-  simdjson::dom::element root_;
-};
-
-class task_status_api_test : public ::testing::Test {
+// The fixture's tokens: "secret" is acme's (acme_token), "s3cr3t-token" globex's (globex_token).
+class task_status_api_test : public herald::test::api_server_fixture {
  protected:
-  void SetUp() override {
-    write_tokens();
-    tokens_ = std::make_unique<herald::auth::token_table>(dir_ / "tokens");
+  task_status_api_test() : api_server_fixture("herald-api") {}
 
-    herald::redis::client_config redis_cfg;
-    redis_cfg.url = redis_.url();
-    redis_cfg.command_timeout = 2s;
-    client_ = std::make_unique<herald::redis::client>(io_.get_executor(), redis_cfg);
-    client_->start();
+  void SetUp() override {
+    start_client("# test tokens\n");
     store_ = std::make_unique<herald::queue::task_store>(*client_, herald::queue::queue_keys{});
 
     herald::api::task_routes_config cfg;
@@ -91,48 +43,7 @@ class task_status_api_test : public ::testing::Test {
     };
     herald::http::router routes;
     herald::api::add_task_routes(routes, *store_, *tokens_, cfg);
-    herald::http::server_config http_cfg;
-    http_cfg.listen = "127.0.0.1:0";
-    server_ =
-        std::make_unique<herald::http::server>(io_.get_executor(), http_cfg, std::move(routes));
-    port_ = server_->bind().port();
-    asio::co_spawn(io_, server_->run(), [this](std::exception_ptr) { run_done_ = true; });
-    thread_ = std::thread([this] {
-      io_.run();
-      io_done_ = true;
-    });
-    ASSERT_TRUE(wait_until([&] { return redis_ready(); }, 10s))
-        << "the Redis client never connected";
-  }
-
-  void TearDown() override {
-    server_->stop();
-    EXPECT_TRUE(wait_until([&] { return run_done_.load(); }, 10s)) << "run() did not return";
-    asio::post(io_, [this] { client_->stop(); });
-    if (!wait_until([&] { return io_done_.load(); }, 10s)) io_.stop();
-    thread_.join();
-  }
-
-  void write_tokens() {
-    std::ofstream out(dir_ / "tokens");
-    out << "# test tokens\n"
-        << "acme " << herald::auth::hash_token_hex(acme_token) << "\n"
-        << "globex " << herald::auth::hash_token_hex(globex_token) << "\n";
-  }
-
-  bool redis_ready() {
-    auto ping = [this]() -> asio::awaitable<bool> {
-      auto [ec, reply] = co_await client_->async_exec(herald::redis::command("PING"),
-                                                      asio::as_tuple(asio::use_awaitable));
-      co_return !ec;
-    };
-    return on_io(ping());
-  }
-
-  // Runs `work` on the server's io_context and waits for its result.
-  template <class T>
-  T on_io(asio::awaitable<T> work) {
-    return asio::co_spawn(io_, std::move(work), asio::use_future).get();
+    serve(std::move(routes));
   }
 
   std::string enqueue(std::string account, std::uint64_t total = 3) {
@@ -155,12 +66,6 @@ class task_status_api_test : public ::testing::Test {
     redis_.command({"ZADD", store_->keys().items(task_id), std::to_string(index), json});
   }
 
-  http_response post(const std::string& target, const std::string& body,
-                     std::vector<std::pair<std::string, std::string>> headers = {}) {
-    headers.emplace_back("Content-Type", "application/json");
-    return herald::test::http_request("127.0.0.1", port_, "POST", target, body, headers);
-  }
-
   http_response get(const std::string& target, const std::string& token = acme_token) {
     std::vector<std::pair<std::string, std::string>> headers;
     if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
@@ -172,17 +77,7 @@ class task_status_api_test : public ::testing::Test {
                 R"({"token": ")" + token + R"(", "task_id": ")" + task_id + R"("})");
   }
 
-  herald::test::temp_dir dir_{"herald-api"};
-  herald::test::redis_server redis_;
-  std::unique_ptr<herald::auth::token_table> tokens_;
-  asio::io_context io_{1};
-  std::unique_ptr<herald::redis::client> client_;
   std::unique_ptr<herald::queue::task_store> store_;
-  std::unique_ptr<herald::http::server> server_;
-  unsigned short port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> run_done_{false};
-  std::atomic<bool> io_done_{false};
   std::atomic<int> wait_turns_{0};
 };
 
@@ -267,15 +162,7 @@ TEST_F(task_status_api_test, a_missing_or_wrong_token_is_401_and_never_echoed) {
            R"({"token": "not-a-real-token", "task_id": ")" + id + R"("})"),
       post("/api/v1.1/tasks/items", R"({"token": "not-a-real-token", "task_id": ")" + id + R"("})"),
   };
-  for (const auto& res : replies) {
-    EXPECT_EQ(res.status, 401) << res.body;
-    EXPECT_EQ(res.header("WWW-Authenticate"), "Bearer");
-    const json_doc doc(res.body);
-    EXPECT_EQ(doc.integer("/error"), 401);
-    EXPECT_EQ(doc.str("/error_text"), "Unauthorized");
-    EXPECT_TRUE(doc.str("/error_debug").starts_with("token: ")) << res.body;
-    EXPECT_EQ(res.body.find("not-a-real-token"), std::string::npos) << res.body;
-  }
+  for (const auto& res : replies) herald::test::expect_unauthorized(res, "not-a-real-token");
   // Nothing was cancelled by the refused request.
   EXPECT_EQ(json_doc(post_status(id).body).str("/data/status"), "queued");
 }
@@ -314,13 +201,7 @@ TEST_F(task_status_api_test, another_accounts_task_answers_exactly_like_an_unkno
 
 TEST_F(task_status_api_test, bad_input_is_400_naming_the_field) {
   const auto id = enqueue("acme");
-  const auto debug_of = [](const http_response& res) {
-    EXPECT_EQ(res.status, 400) << res.body;
-    const json_doc doc(res.body);
-    EXPECT_EQ(doc.integer("/error"), 400);
-    EXPECT_EQ(doc.str("/error_text"), "Invalid request");
-    return doc.str("/error_debug");
-  };
+  const auto debug_of = herald::test::invalid_request_debug;
   const std::string status = "/api/v1.1/tasks/status";
   EXPECT_TRUE(debug_of(post(status, "{\"token\": ")).starts_with("body: not valid JSON"));
   EXPECT_TRUE(debug_of(post(status, "")).starts_with("body: "));
@@ -474,12 +355,8 @@ TEST_F(task_status_api_test, redis_down_is_503) {
   const auto id = enqueue("acme");
   redis_.kill9();
   const auto res = post_status(id);
-  EXPECT_EQ(res.status, 503) << res.body;
-  EXPECT_EQ(res.header("Retry-After"), "1");
-  const json_doc doc(res.body);
-  EXPECT_EQ(doc.integer("/error"), 503);
-  EXPECT_EQ(doc.str("/error_text"), "Service unavailable");
-  EXPECT_TRUE(doc.str("/error_debug").starts_with("redis: ")) << res.body;
+  herald::test::expect_redis_unavailable(res);
+  EXPECT_EQ(json_doc(res.body).str("/error_text"), "Service unavailable");
   // The token is checked before Redis is asked: a bad one is still 401.
   EXPECT_EQ(post_status(id, "wrong").status, 401);
 }

@@ -2,7 +2,10 @@
 // thing wrong named by its field, without Redis.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "herald/api/profile_lookup.hpp"
 #include "herald/profiles/profile.hpp"
@@ -88,55 +91,51 @@ TEST(ApiProfileLookup, NamesTheFieldThatIsWrong) {
   l.resource_id = -1;
   EXPECT_EQ(error_of(l), "resource_id: must be a non-negative integer");
 
-  auto one = [](auto set) {
+  // A lookup in mode `matching` with `keys` (its members, set to these values).
+  using key = std::pair<std::optional<std::string> profile_lookup::*, std::string>;
+  const auto error_with = [](const std::string& matching, const std::vector<key>& keys) {
     profile_lookup l;
-    set(l);
+    l.matching = matching;
+    for (const auto& [member, value] : keys) l.*member = value;
     return error_of(l);
   };
-  EXPECT_EQ(one([](auto& l) { l.email = "not-an-email"; }),
-            "email: \"not-an-email\" is not a valid email address");
-  EXPECT_EQ(one([](auto& l) { l.email = ""; }), "email: \"\" is not a valid email address");
-  EXPECT_EQ(one([](auto& l) {
-              l.matching = "phone";
-              l.phone = "12345";
-            }),
-            "phone: \"12345\" is not a phone number (+ and 10 to 15 digits)");
-  EXPECT_EQ(one([](auto& l) {
-              l.matching = "profile_id";
-              l.profile_id = "691F3A2C9E4B7D01A3C5E7F9";
-            }),
-            "profile_id: must be 24 lowercase hex characters");
-  EXPECT_EQ(one([](auto& l) {
-              l.matching = "custom";
-              l.field_name = "email";
-              l.field_value = "a@example.com";
-            }),
+  struct refusal {
+    std::string matching;
+    std::vector<key> keys;
+    std::string error;
+  };
+  for (const auto& [matching, keys, error] : std::vector<refusal>{
+           {"email",
+            {{&profile_lookup::email, "not-an-email"}},
+            "email: \"not-an-email\" is not a valid email address"},
+           {"email", {{&profile_lookup::email, ""}}, "email: \"\" is not a valid email address"},
+           {"phone",
+            {{&profile_lookup::phone, "12345"}},
+            "phone: \"12345\" is not a phone number (+ and 10 to 15 digits)"},
+           {"profile_id",
+            {{&profile_lookup::profile_id, "691F3A2C9E4B7D01A3C5E7F9"}},
+            "profile_id: must be 24 lowercase hex characters"},
+           {"custom",
+            {{&profile_lookup::field_name, "email"},
+             {&profile_lookup::field_value, "a@example.com"}},
             "field_name: \"email\" is not a custom field (standard fields start with _; email "
-            "and phones have their own modes)");
-  EXPECT_TRUE(one([](auto& l) {
-                l.matching = "custom";
-                l.field_name = "_fname";
-                l.field_value = "John";
-              }).starts_with("field_name: \"_fname\" is not a custom field"));
-  EXPECT_EQ(one([](auto& l) {
-              l.matching = "custom";
-              l.field_name = "CRM_ID";
-              l.field_value = "   ";
-            }),
-            "field_value: must not be empty");
-  EXPECT_EQ(one([](auto& l) {
-              l.matching = "custom_sub";
-              l.channel = "fax";
-              l.id = "1";
-            }),
+            "and phones have their own modes)"},
+           {"custom",
+            {{&profile_lookup::field_name, "CRM_ID"}, {&profile_lookup::field_value, "   "}},
+            "field_value: must not be empty"},
+           {"custom_sub",
+            {{&profile_lookup::channel, "fax"}, {&profile_lookup::id, "1"}},
             "channel: unknown channel \"fax\"; one of email, sms (or phone), push, telegram_bot, "
-            "leadconverter");
-  EXPECT_EQ(one([](auto& l) {
-              l.matching = "custom_sub";
-              l.channel = "email";
-              l.id = "nobody";
-            }),
-            "id: \"nobody\" is not a valid email address");
+            "leadconverter"},
+           {"custom_sub",
+            {{&profile_lookup::channel, "email"}, {&profile_lookup::id, "nobody"}},
+            "id: \"nobody\" is not a valid email address"},
+       }) {
+    EXPECT_EQ(error_with(matching, keys), error) << matching;
+  }
+  EXPECT_TRUE(error_with("custom", {{&profile_lookup::field_name, "_fname"},
+                                    {&profile_lookup::field_value, "John"}})
+                  .starts_with("field_name: \"_fname\" is not a custom field"));
 }
 
 TEST(ApiProfileLookup, AKeyTheModeNeedsAndLacksIsMissing) {

@@ -84,11 +84,17 @@ std::pair<std::string, std::string> apply_failure(profile p, const std::string& 
   return {};
 }
 
+// A subscription of channel `ch` in `resource`, its address still to fill in.
+subscription sub(channel ch, std::int64_t resource) {
+  subscription s;
+  s.ch = ch;
+  s.resource_id = resource;
+  return s;
+}
+
 subscription email_sub(std::int64_t resource, std::string address,
                        subscription_status st = subscription_status::active) {
-  subscription s;
-  s.ch = channel::email;
-  s.resource_id = resource;
+  auto s = sub(channel::email, resource);
   s.email = std::move(address);
   s.status = st;
   return s;
@@ -96,9 +102,7 @@ subscription email_sub(std::int64_t resource, std::string address,
 
 subscription sms_sub(std::int64_t resource, std::string phone,
                      subscription_status st = subscription_status::active) {
-  subscription s;
-  s.ch = channel::sms;
-  s.resource_id = resource;
+  auto s = sub(channel::sms, resource);
   s.phone = std::move(phone);
   s.status = st;
   return s;
@@ -201,27 +205,19 @@ TEST(ProfilesIndex, EveryEntryOfAProfileSortedAndOnce) {
   p.subscriptions.push_back(email_sub(1, "john@example.com"));
   p.subscriptions.push_back(email_sub(7, "john@example.com"));  // same "*" entry: once
   p.subscriptions.push_back(sms_sub(2, "+79000000000"));
-  subscription push;
-  push.ch = channel::push;
-  push.resource_id = 3;
+  auto push = sub(channel::push, 3);
   push.provider = "fcm";
   push.subscription_id = "tok1";
   p.subscriptions.push_back(push);
-  subscription tg;
-  tg.ch = channel::telegram_bot;
-  tg.resource_id = 4;
+  auto tg = sub(channel::telegram_bot, 4);
   tg.cc_id = "42";
   tg.phone = "+79000000002";
   p.subscriptions.push_back(tg);
-  subscription lc_user;
-  lc_user.ch = channel::leadconverter;
-  lc_user.resource_id = 5;
+  auto lc_user = sub(channel::leadconverter, 5);
   lc_user.user_id = "u1";
   lc_user.channel_id = "c1";
   p.subscriptions.push_back(lc_user);
-  subscription lc_sub;
-  lc_sub.ch = channel::leadconverter;
-  lc_sub.resource_id = 6;
+  auto lc_sub = sub(channel::leadconverter, 6);
   lc_sub.subscriber_id = "lc9";
   p.subscriptions.push_back(lc_sub);
 
@@ -276,9 +272,7 @@ TEST(ProfilesIndex, TheDocumentRoundTrips) {
   auto s = email_sub(1, "jo@example.com", subscription_status::blocked);
   s.fields = {{"source", std::string("web")}, {"weight", std::int64_t{2}}};
   p.subscriptions.push_back(s);
-  subscription tg;
-  tg.ch = channel::telegram_bot;
-  tg.resource_id = 2;
+  auto tg = sub(channel::telegram_bot, 2);
   tg.cc_id = "42";
   p.subscriptions.push_back(tg);
   auto back = profile::from_doc(p.id, p.to_doc());
