@@ -124,10 +124,11 @@ while a <= #ARGV do
           put(counters[j], first == '0' and d or (tonumber(f[5 + j]) or 0) + tonumber(d))
         end
       end
-      for o = 0, n - 1 do
-        local item = ARGV[a + 14 + 2 * o]
-        redis.call('ZREMRANGEBYSCORE', KEYS[k + 1], item, item)
-        redis.call('ZADD', KEYS[k + 1], item, ARGV[a + 15 + 2 * o])
+      -- The outcomes, 500 a ZADD: a chunk is counted once, so an item's outcome is never there
+      -- already (a chunk repeated after a crash finds the cursor moved and writes nothing).
+      for o = 0, n - 1, 500 do
+        local last_o = math.min(n - 1, o + 499)
+        redis.call('ZADD', KEYS[k + 1], unpack(ARGV, a + 14 + 2 * o, a + 15 + 2 * last_o))
       end
       if final == '1' then
         acks[#acks + 1] = id

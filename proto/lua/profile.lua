@@ -67,6 +67,27 @@ local function lookup(first, at)
   return best, k, at + groups + 1
 end
 
+-- Whether the lookup whose group count is ARGV[at] and whose keys start at KEYS[first] finds any
+-- profile, the next key's index and the next argument's index. Cheaper than lookup(): one
+-- EXISTS for all the one-key groups (an empty sorted set does not exist).
+local function finds_any(first, at)
+  local groups = tonumber(ARGV[at])
+  local singles = {}
+  local found = false
+  local k = first
+  for g = 1, groups do
+    local n = tonumber(ARGV[at + g])
+    if n == 1 then
+      singles[#singles + 1] = KEYS[k]
+    elseif not found and earliest(k, n) then
+      found = true
+    end
+    k = k + n
+  end
+  if not found and #singles > 0 then found = redis.call('EXISTS', unpack(singles)) > 0 end
+  return found, k, at + groups + 1
+end
+
 local op = ARGV[1]
 local out = {}
 if op == 'match' then
@@ -91,12 +112,12 @@ elseif op == 'write' then
   for i = 1, tonumber(ARGV[2]) do
     local kind, id, profile_key = ARGV[a], ARGV[a + 1], KEYS[k]
     if kind == 'c' then
-      local found, nk, na = lookup(k + 1, a + 3)
+      local found, nk, na = finds_any(k + 1, a + 3)
       local n_add = tonumber(ARGV[na])
       if redis.call('EXISTS', profile_key) == 1 then
         out[i] = {'conflict', 'exists'}
       elseif found then
-        out[i] = {'conflict', 'match', found}
+        out[i] = {'conflict', 'match', (lookup(k + 1, a + 3))}
       else
         local seq = redis.call('INCR', seq_key)
         redis.call('HSET', profile_key, 'v', 1, 's', seq, 'd', ARGV[a + 2])
