@@ -219,6 +219,13 @@ TEST_F(HeraldCli, EnqueuesFromStdinAndListsTheAccountsTasksNewestFirst) {
 }
 
 TEST_F(HeraldCli, RefusesABadJobNamingTheFieldAndEnqueuesNothing) {
+  // The workers create the stream and its group once heraldd listens; wait for it, so that the
+  // count below is not taken before it.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return redis({"EXISTS", "herald:{default}:jobs"}) == "1";
+      },
+      std::chrono::seconds(10)));
   auto keys_before = redis({"DBSIZE"});
   auto stats_before = herald({"queue", "stats", "--json"});
   ASSERT_EQ(stats_before.code, 0) << stats_before.err;
