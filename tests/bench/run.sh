@@ -4,6 +4,7 @@
 #   2. installs the peer queues (npm ci in tests/bench/peers) when they are missing or stale;
 #   3. redis_client_bench: Herald's Redis client beside redis-benchmark;
 #   4. queue_bench (when built): heraldd's enqueue and drain rates, commands per job, RSS, ...;
+#      import_bench: profiles imported per second, commands and memory per profile, lookups;
 #   5. BullMQ and bee-queue with the same N no-op jobs, each on its own fresh redis-server,
 #      and a table of their figures with the goals heraldd is held to (2x the faster peer).
 #
@@ -92,6 +93,12 @@ if [ -x "$build/tests/bench/queue_bench" ]; then
   bounded "$step_timeout" "$build/tests/bench/queue_bench"
 else
   section "queue_bench: not built ($build/tests/bench/queue_bench); skipped"
+fi
+
+# 4b. Profile import through heraldd, and lookups at 10,000 and 1,000,000 profiles.
+if [ -x "$build/tests/bench/import_bench" ]; then
+  section "import_bench"
+  bounded "$step_timeout" "$build/tests/bench/import_bench"
 fi
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; redis-server binds it a moment later).
