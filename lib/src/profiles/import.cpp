@@ -44,17 +44,7 @@ std::string require_text(element e, const std::string& path, const std::string& 
 tag_list read_tags(element e, const std::string& path) {
   tag_list tags;
   std::string_view s;
-  if (!e.get(s)) {
-    // "tag_1, tag_2"
-    while (true) {
-      auto comma = s.find(',');
-      auto tag = trim(s.substr(0, comma));
-      if (!tag.empty()) tags.emplace_back(tag);
-      if (comma == std::string_view::npos) break;
-      s.remove_prefix(comma + 1);
-    }
-    return tags;
-  }
+  if (!e.get(s)) return split_tags(s);  // "tag_1, tag_2"
   array a;
   if (e.get(a)) fail("invalid_item", path, "must be a string or a list of strings");
   std::size_t i = 0;

@@ -14,7 +14,8 @@ constexpr match_mode all_modes[] = {
     match_mode::email_phone, match_mode::email_phone_sub,
 };
 
-// The custom field's value as tags: "tag_1, tag_2" → {"tag_1", "tag_2"}.
+}  // namespace
+
 std::vector<std::string> split_tags(std::string_view s) {
   std::vector<std::string> out;
   while (true) {
@@ -26,7 +27,6 @@ std::vector<std::string> split_tags(std::string_view s) {
   }
   return out;
 }
-}  // namespace
 
 std::string_view to_string(match_mode m) {
   switch (m) {

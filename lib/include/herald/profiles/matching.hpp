@@ -29,6 +29,9 @@ std::optional<match_mode> parse_match_mode(std::string_view s);
 // "email, email_profile, ..." for error messages.
 std::string match_mode_names();
 
+// Tags written in one string: "tag_1, tag_2" → {"tag_1", "tag_2"} (trimmed, empty ones dropped).
+std::vector<std::string> split_tags(std::string_view s);
+
 // An item's keys, already normalised (emails lowercased, phones in E.164).
 struct match_keys {
   std::string email;
