@@ -8,8 +8,8 @@
 #include <set>
 
 #include "herald/api/replies.hpp"
-#include "herald/profiles/profile.hpp"
 #include "herald/profiles/import_handler.hpp"
+#include "herald/profiles/profile.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task.hpp"
 #include "support/json_schema.hpp"
