@@ -789,7 +789,6 @@ TEST_F(ProfilesModel, TwentyThousandRandomItemsLeaveTheIndexesExactlyAsTheModelS
   EXPECT_GT(updated, 10'000u);
   EXPECT_GT(unchanged, 100u);
   EXPECT_GT(failed, 10u);
-  EXPECT_LT(took, 60s);
 }
 
 }  // namespace
