@@ -2,24 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <set>
 #include <stdexcept>
 
 #include "herald/geo/geo.hpp"
 #include "herald/profiles/store.hpp"
+#include "herald/queue/task_store.hpp"
 
 namespace herald::profiles {
 
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -164,7 +158,7 @@ class import_run final : public queue::prepared_job {
         continue;
       }
       profile next;
-      const auto now = now_ms();
+      const auto now = queue::now_ms();
       if (match) {
         next = match->p;
       } else {
