@@ -129,6 +129,8 @@ class import_run final : public queue::prepared_job {
     std::vector<write_op> writes;
     struct planned {
       std::size_t item;
+      bool create;
+      std::string id;
       std::vector<std::string> warnings;
     };
     std::vector<planned> plans;
@@ -192,13 +194,9 @@ class import_run final : public queue::prepared_job {
       touched.insert("#" + next.id);
       touched.insert(op.added.begin(), op.added.end());
       writes.push_back(std::move(op));
-      plans.push_back({pending[n], std::move(warnings)});
+      plans.push_back({pending[n], writes.back().create, next.id, std::move(warnings)});
     }
     if (!writes.empty()) {
-      std::vector<bool> creates;
-      for (const auto& w : writes) creates.push_back(w.create);
-      std::vector<std::string> ids;
-      for (const auto& w : writes) ids.push_back(w.id);
       auto written = co_await store.write_all(std::move(writes));
       for (std::size_t n = 0; n < plans.size(); ++n) {
         const auto& item = items[plans[n].item];
@@ -206,7 +204,8 @@ class import_run final : public queue::prepared_job {
           again.push_back(plans[n].item);
           continue;
         }
-        record(result, done(item, ids[n], creates[n] ? "created" : "updated", plans[n].warnings));
+        const auto& plan = plans[n];
+        record(result, done(item, plan.id, plan.create ? "created" : "updated", plan.warnings));
       }
     }
     std::sort(again.begin(), again.end());
