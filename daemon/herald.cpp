@@ -288,12 +288,7 @@ class session {
   }
 
   asio::awaitable<int> tasks() {
-    const auto key = store_.keys().account_tasks(target_.account);
-    const auto stop = static_cast<std::int64_t>(cl_.limit) - 1;
-    auto ids = co_await redis_.exec("ZREVRANGE", key, 0, stop);
-    std::vector<queue::task_record> found;
-    for (const auto& id : ids.as_array())
-      if (auto t = co_await store_.get(id.as_string(), target_.account)) found.push_back(*t);
+    auto found = co_await store_.list(target_.account, cl_.limit);
     out(cl_.json ? cli::task_list_json(found) : cli::format_task_list(found));
     co_return 0;
   }

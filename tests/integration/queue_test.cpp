@@ -162,10 +162,19 @@ TEST_F(Queue, EnqueueScriptCreatesTheQueuedTaskAndItsEntryTogether) {
   auto fields = server_.command({"XRANGE", keys_.jobs(), "-", "+"});
   EXPECT_NE(fields.find("task_id\n" + id), std::string::npos) << fields;
   EXPECT_NE(fields.find("body\n{\"items\": 3}"), std::string::npos) << fields;
-  EXPECT_EQ(count({"ZSCORE", keys_.account_tasks("acme"), id}), task->created_at);
+  // Until a worker starts it, the task is a queued record, first in its account's index.
+  EXPECT_EQ(count({"EXISTS", keys_.task(id)}), 0);
+  EXPECT_EQ(count({"HEXISTS", keys_.queued(), id}), 1);
+  EXPECT_EQ(server_.command({"LRANGE", keys_.account_tasks("acme"), "0", "-1"}), id);
+  auto entry_ms = std::stoll(server_.command({"XRANGE", keys_.jobs(), "-", "+"}));
+  EXPECT_EQ(task->created_at, entry_ms) << "created at its entry's time";
 
   start_pool();
   auto done = wait_for(id, task_status::completed);
+  EXPECT_EQ(count({"HEXISTS", keys_.queued(), id}), 0) << "the record went with the start";
+  EXPECT_EQ(done.created_at, task->created_at);
+  EXPECT_EQ(done.total, 3u);
+  EXPECT_EQ(count({"LLEN", keys_.account_tasks("acme")}), 1) << "indexed once";
   EXPECT_EQ(done.processed, 3u);
   EXPECT_EQ(done.progress(), 100);
   EXPECT_GE(done.started_at, done.created_at);
@@ -202,12 +211,15 @@ TEST_F(Queue, ABatchIsIndexedPerAccountAndStopsAtATaskIdInUse) {
   auto done = run_awaitable(io_, store_->enqueue(std::move(jobs)));
   ASSERT_EQ(done.size(), 2500u);
   EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2500);
-  EXPECT_EQ(count({"ZCARD", keys_.account_tasks("acme")}), 1250);
-  EXPECT_EQ(count({"ZCARD", keys_.account_tasks("globex")}), 1250);
+  EXPECT_EQ(count({"LLEN", keys_.account_tasks("acme")}), 1250);
+  EXPECT_EQ(count({"LLEN", keys_.account_tasks("globex")}), 1250);
+  EXPECT_EQ(count({"HLEN", keys_.queued()}), 2500);
   auto last = run_awaitable(io_, store_->get(done.back().task_id));
   ASSERT_TRUE(last);
   EXPECT_EQ(last->status, task_status::queued);
-  EXPECT_EQ(count({"ZSCORE", keys_.account_tasks("acme"), done.back().task_id}), last->created_at);
+  EXPECT_EQ(last->account, "acme");
+  EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), done.back().task_id)
+      << "newest first";
 
   // A task id in use, by an existing task or by an earlier job of the same call: the jobs
   // before it are enqueued (and indexed), it and those after it are not.
@@ -225,9 +237,9 @@ TEST_F(Queue, ABatchIsIndexedPerAccountAndStopsAtATaskIdInUse) {
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos) << e.what();
     }
-    EXPECT_EQ(count({"EXISTS", keys_.task("b1" + in_use)}), 1);
-    EXPECT_GT(count({"ZSCORE", keys_.account_tasks("acme"), "b1" + in_use}), 0);
-    EXPECT_EQ(count({"EXISTS", keys_.task("b3" + in_use)}), 0);
+    EXPECT_TRUE(run_awaitable(io_, store_->get("b1" + in_use)));
+    EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), "b1" + in_use);
+    EXPECT_FALSE(run_awaitable(io_, store_->get("b3" + in_use)));
   }
   EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2502);
   EXPECT_EQ(run_awaitable(io_, store_->get(taken))->account, "globex") << "left as it was";
@@ -479,6 +491,142 @@ TEST_F(Queue, TrimmingDuringLoadRemovesNoPendingEntry) {
     EXPECT_EQ(wait_for(e.task_id, task_status::completed, 30s).processed, 3u);
   EXPECT_GE(trimmed, 5u) << "the entries acknowledged by another tool were trimmed";
   EXPECT_TRUE(stream_trimmed());
+}
+
+TEST(QueuedRecord, ParsesAsTheQueuedTaskItStandsFor) {
+  auto t = parse_queued_record("t-1", "1790000000123-4 25 acme.eu send batch");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->task_id, "t-1");
+  EXPECT_EQ(t->created_at, 1790000000123);
+  EXPECT_EQ(t->total, 25u);
+  EXPECT_EQ(t->account, "acme.eu");
+  EXPECT_EQ(t->type, "send batch") << "the type is the rest, spaces and all";
+  EXPECT_EQ(t->status, task_status::queued);
+  for (const char* bad : {"", "(nil)", "1790000000123-4 25 acme", "1790000000123-4 25 acme ",
+                          "1790000000123 25 acme noop", "x-4 25 acme noop",
+                          "1790000000123-4 2x acme noop", "1790000000123-4  acme noop"})
+    EXPECT_FALSE(parse_queued_record("t-1", bad)) << bad;
+}
+
+TEST_F(Queue, AQueuedRecordReadsAsItsTaskWithWhatAFailedDeliveryNoted) {
+  auto id = enqueue({.type = "scripted", .body = "{}", .total = 4});
+  // A fresh job's delivery that failed before start.lua ran notes its error on the hash.
+  server_.command({"HSET", keys_.task(id), "last_error", "provider timed out", "deliveries", "1"});
+  auto task = run_awaitable(io_, store_->get(id, "acme"));
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->status, task_status::queued);
+  EXPECT_EQ(task->type, "scripted");
+  EXPECT_EQ(task->total, 4u);
+  EXPECT_EQ(task->last_error, "provider timed out");
+  EXPECT_EQ(task->deliveries, 1u);
+  // Another account's: not found, and not cancelled.
+  EXPECT_FALSE(run_awaitable(io_, store_->get(id, "globex")));
+  EXPECT_FALSE(run_awaitable(io_, store_->cancel(id, "globex")));
+  EXPECT_EQ(count({"HEXISTS", keys_.queued(), id}), 1);
+  // Cancelled: the record becomes the hash.
+  EXPECT_EQ(run_awaitable(io_, store_->cancel(id, "acme")), task_status::cancelled);
+  EXPECT_EQ(count({"HEXISTS", keys_.queued(), id}), 0);
+  auto cancelled = run_awaitable(io_, store_->get(id, "acme"));
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, task_status::cancelled);
+  EXPECT_EQ(cancelled->type, "scripted");
+  EXPECT_EQ(cancelled->total, 4u);
+  EXPECT_EQ(cancelled->created_at, task->created_at);
+  EXPECT_EQ(cancelled->last_error, "provider timed out");
+  EXPECT_GT(count({"PTTL", keys_.task(id)}), 0);
+}
+
+TEST_F(Queue, ATaskIndexKeepsItsNewestIdsAndAListingSkipsExpiredTasks) {
+  store_ = std::make_unique<task_store>(*shared_, keys_, 60s, 5);
+  std::vector<std::string> ids;
+  for (int call = 0; call < 2; ++call) {
+    std::vector<new_job> jobs(4, new_job{.type = "noop", .account = "acme", .body = "{}"});
+    jobs.push_back({.type = "noop", .account = "globex", .body = "{}"});
+    for (auto& d : run_awaitable(io_, store_->enqueue(std::move(jobs)))) ids.push_back(d.task_id);
+  }
+  // acme's newest five, newest first; globex's two.
+  std::string newest;
+  for (int i : {8, 7, 6, 5, 3}) newest += (newest.empty() ? "" : "\n") + ids[i];
+  EXPECT_EQ(server_.command({"LRANGE", keys_.account_tasks("acme"), "0", "-1"}), newest);
+  EXPECT_EQ(count({"LLEN", keys_.account_tasks("globex")}), 2);
+
+  // A job XADDed directly joins its account's index when a worker starts it, trimmed alike.
+  start_pool({.task_index_max = 5});
+  server_.command({"XADD", keys_.jobs(), "*", "v", "1", "type", "noop", "task_id", "direct",
+                   "account", "acme", "body", "{}"});
+  wait_for("direct", task_status::completed);
+  for (const auto& id : ids) wait_for(id, task_status::completed);
+  EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), "direct");
+  EXPECT_EQ(count({"LLEN", keys_.account_tasks("acme")}), 5);
+
+  // A task that expired is skipped; a listing reads on until it has `limit` tasks.
+  server_.command({"DEL", keys_.task(ids[8]), keys_.task(ids[6])});
+  auto listed = [&](std::uint64_t limit) {
+    std::vector<std::string> out;
+    for (auto& t : run_awaitable(io_, store_->list("acme", limit))) out.push_back(t.task_id);
+    return out;
+  };
+  EXPECT_EQ(listed(2), (std::vector<std::string>{"direct", ids[7]}));
+  EXPECT_EQ(listed(3), (std::vector<std::string>{"direct", ids[7], ids[5]}));
+  EXPECT_EQ(listed(100), (std::vector<std::string>{"direct", ids[7], ids[5]}));
+  EXPECT_TRUE(listed(0).empty());
+  EXPECT_TRUE(run_awaitable(io_, store_->list("initech", 10)).empty());
+}
+
+TEST_F(Queue, TheEnqueueScriptCalledAsItsHeaderSaysEnqueuesBothKindsOfJob) {
+  // A producer in another language: EVAL with the KEYS and ARGV enqueue.lua documents.
+  const std::string now = std::to_string(now_ms());
+  auto reply = server_.command(
+      {"EVAL", std::string(proto::enqueue_lua), "9", keys_.jobs(), keys_.delayed(), keys_.queued(),
+       keys_.account_tasks("acme"), keys_.account_tasks("globex"), keys_.task("mine-1"),
+       keys_.idempotency("globex", "order-9"), keys_.task("mine-2"),
+       keys_.idempotency("globex", "order-9"),
+       // now, task_ttl, index_max, the accounts, n
+       now, "60000", "100", "2", "acme", "globex", "3",
+       // a new id, not looked up
+       "n", "0b6f4c8e-5d1c-4c43-9a3e-1b2f1f0f6a01", "noop", "acme", R"({"items": 2})", "2",
+       // a checked id with an idempotency key, then the same key again
+       "c", "mine-1", "noop", "globex", R"({"items": 1})", "", "order-9", "0", "c", "mine-2",
+       "noop", "globex", R"({"items": 1})", "", "order-9", "0"});
+  EXPECT_EQ(reply, "1\n1\nmine-1");
+  auto n = run_awaitable(io_, store_->get("0b6f4c8e-5d1c-4c43-9a3e-1b2f1f0f6a01", "acme"));
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->total, 2u);
+  EXPECT_EQ(n->status, task_status::queued);
+  EXPECT_EQ(run_awaitable(io_, store_->get("mine-1", "globex"))->status, task_status::queued);
+  EXPECT_FALSE(run_awaitable(io_, store_->get("mine-2")));
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2);
+
+  // Mistakes in a call are named, and enqueue nothing.
+  auto refused = [&](std::vector<std::string> job) {
+    std::vector<std::string> cmd{"EVAL",
+                                 std::string(proto::enqueue_lua),
+                                 "4",
+                                 keys_.jobs(),
+                                 keys_.delayed(),
+                                 keys_.queued(),
+                                 keys_.account_tasks("acme"),
+                                 now,
+                                 "60000",
+                                 "100",
+                                 "1",
+                                 "acme",
+                                 "1"};
+    cmd.insert(cmd.end(), job.begin(), job.end());
+    return server_.command(cmd);  // an error reply's text
+  };
+  EXPECT_NE(refused({"n", "x-1", "noop", "initech", "{}", ""}).find("account initech"),
+            std::string::npos);
+  EXPECT_NE(refused({"q", "x-2", "noop", "acme", "{}", ""}).find("kind must be n or c"),
+            std::string::npos);
+  EXPECT_NE(refused({"c", "x-3", "noop", "acme", "{}", "", "", ""}).find("KEYS[6] missing"),
+            std::string::npos);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2);
+
+  start_pool();
+  EXPECT_EQ(wait_for("mine-1", task_status::completed).processed, 1u);
+  EXPECT_EQ(wait_for("0b6f4c8e-5d1c-4c43-9a3e-1b2f1f0f6a01", task_status::completed).processed, 2u);
+  EXPECT_EQ(count({"HLEN", keys_.queued()}), 0);
 }
 
 }  // namespace

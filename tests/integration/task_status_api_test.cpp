@@ -55,9 +55,17 @@ class task_status_api_test : public herald::test::api_server_fixture {
     return on_io(store_->enqueue(std::move(job))).task_id;
   }
 
-  // Writes fields of a task's hash, as a worker would.
+  // Writes fields of a task's hash, as a worker would: the first write makes the task's queued
+  // record its hash (start.lua).
   void set_task(const std::string& task_id, std::vector<std::string> fields) {
     std::vector<std::string> args{"HSET", store_->keys().task(task_id)};
+    const auto record = redis_.command({"HGET", store_->keys().queued(), task_id});
+    if (auto t = herald::queue::parse_queued_record(task_id, record)) {
+      redis_.command({"HDEL", store_->keys().queued(), task_id});
+      args.insert(args.end(),
+                  {"v", "1", "type", t->type, "account", t->account, "status", "queued", "total",
+                   std::to_string(t->total), "created_at", std::to_string(t->created_at)});
+    }
     args.insert(args.end(), fields.begin(), fields.end());
     redis_.command(args);
   }

@@ -6,7 +6,8 @@ queue_keys::queue_keys(std::string prefix, std::string queue)
     : base_(prefix + ":{" + queue + "}:"),
       jobs_(base_ + "jobs"),
       delayed_(base_ + "delayed"),
-      dead_(base_ + "dead") {}
+      dead_(base_ + "dead"),
+      queued_(base_ + "queued") {}
 
 std::string queue_keys::task(std::string_view task_id) const {
   std::string k;

@@ -42,88 +42,11 @@ bool allowed(std::string_view s, const charset& set) {
 constexpr charset task_id_chars("_-");
 constexpr charset account_chars("_.-");
 
-}  // namespace
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string new_task_id() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness for a task id");
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
-    id += hex[b[i] >> 4];
-    id += hex[b[i] & 15];
-  }
-  return id;
-}
-
-bool valid_task_id(std::string_view id) {
-  return allowed(id, task_id_chars);
-}
-bool valid_account(std::string_view account) {
-  return allowed(account, account_chars);
-}
-
-task_store::task_store(redis::client& redis, queue_keys keys, std::chrono::milliseconds task_ttl)
-    : redis_(redis), keys_(std::move(keys)), task_ttl_(task_ttl) {}
-
-asio::awaitable<std::vector<enqueued>> task_store::enqueue(std::vector<new_job> jobs) {
-  std::vector<std::string> keys{keys_.jobs(), keys_.delayed()};
-  std::vector<std::string> args{std::to_string(now_ms()), std::to_string(task_ttl_.count()),
-                                std::to_string(jobs.size())};
-  keys.reserve(2 + jobs.size() * 3);
-  args.reserve(3 + jobs.size() * 7);
-  for (auto& j : jobs) {
-    if (j.task_id.empty()) j.task_id = new_task_id();
-    if (!valid_task_id(j.task_id))
-      throw std::invalid_argument("task_id: must be 1 to 64 characters of A-Za-z0-9_-");
-    if (!valid_account(j.account))
-      throw std::invalid_argument("account: must be 1 to 64 characters of A-Za-z0-9_.-");
-    if (j.type.empty()) throw std::invalid_argument("type: required");
-    keys.push_back(keys_.task(j.task_id));
-    keys.push_back(keys_.account_tasks(j.account));
-    keys.push_back(j.idempotency_key.empty() ? keys_.jobs()
-                                             : keys_.idempotency(j.account, j.idempotency_key));
-    args.push_back(j.task_id);
-    args.push_back(j.type);
-    args.push_back(j.account);
-    args.push_back(std::move(j.body));
-    args.push_back(j.total ? std::to_string(*j.total) : std::string());
-    args.push_back(j.idempotency_key);
-    args.push_back(std::to_string(j.run_at));
-  }
-  auto reply = co_await redis_.eval(scripts::enqueue(), keys, args);
-  std::vector<enqueued> out;
-  for (const auto& r : reply.as_array()) {
-    const auto& pair = r.as_array();
-    out.push_back({pair.at(0).as_string(), pair.at(1).as_integer() == 1});
-  }
-  co_return out;
-}
-
-asio::awaitable<enqueued> task_store::enqueue(new_job job) {
-  std::vector<new_job> one;
-  one.push_back(std::move(job));
-  auto r = co_await enqueue(std::move(one));
-  co_return r.at(0);
-}
-
-asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
-                                                            std::string account) {
-  if (!valid_task_id(task_id)) co_return std::nullopt;
-  auto reply = co_await redis_.exec("HGETALL", keys_.task(task_id));
+// A task hash's fields (HGETALL) into `t`; whether they hold its status (a hash without one
+// has only what a failed delivery noted: the task is still a queued record).
+bool read_task_hash(const redis::reply& reply, task_record& t) {
   const auto& fields = reply.as_array();
-  if (fields.empty()) co_return std::nullopt;
-  task_record t;
-  t.task_id = task_id;
+  bool has_status = false;
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     std::string_view name = fields[i].str();
     const std::string& value = fields[i + 1].str();
@@ -132,7 +55,7 @@ asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
     else if (name == "account")
       t.account = value;
     else if (name == "status")
-      t.status = parse_task_status(value).value_or(task_status::queued);
+      has_status = true, t.status = parse_task_status(value).value_or(task_status::queued);
     else if (name == "total")
       t.total = to_int(value);
     else if (name == "processed")
@@ -164,8 +87,176 @@ asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
     else if (name == "last_error")
       t.last_error = value;
   }
+  return has_status;
+}
+
+}  // namespace
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string new_task_id() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness for a task id");
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
+    id += hex[b[i] >> 4];
+    id += hex[b[i] & 15];
+  }
+  return id;
+}
+
+bool valid_task_id(std::string_view id) {
+  return allowed(id, task_id_chars);
+}
+bool valid_account(std::string_view account) {
+  return allowed(account, account_chars);
+}
+
+task_store::task_store(redis::client& redis, queue_keys keys, std::chrono::milliseconds task_ttl,
+                       std::uint64_t index_max)
+    : redis_(redis), keys_(std::move(keys)), task_ttl_(task_ttl), index_max_(index_max) {}
+
+asio::awaitable<std::vector<enqueued>> task_store::enqueue(std::vector<new_job> jobs) {
+  // enqueue.lua's KEYS and ARGV (its header): the accounts' index keys first, then each job; a
+  // job whose id this call made, due now and without an idempotency key, is of kind 'n' (not
+  // looked up), any other of kind 'c'.
+  const auto now = now_ms();
+  std::vector<std::string_view> accounts;
+  std::vector<bool> checked(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto& j = jobs[i];
+    checked[i] = !j.task_id.empty() || !j.idempotency_key.empty() || j.run_at > now;
+    if (j.task_id.empty()) j.task_id = new_task_id();
+    if (!valid_task_id(j.task_id))
+      throw std::invalid_argument("task_id: must be 1 to 64 characters of A-Za-z0-9_-");
+    if (!valid_account(j.account))
+      throw std::invalid_argument("account: must be 1 to 64 characters of A-Za-z0-9_.-");
+    if (j.type.empty()) throw std::invalid_argument("type: required");
+    if (std::find(accounts.begin(), accounts.end(), j.account) == accounts.end())
+      accounts.push_back(j.account);
+  }
+  std::vector<std::string> keys{keys_.jobs(), keys_.delayed(), keys_.queued()};
+  std::vector<std::string> args{std::to_string(now), std::to_string(task_ttl_.count()),
+                                std::to_string(index_max_), std::to_string(accounts.size())};
+  keys.reserve(3 + accounts.size() + 2 * jobs.size());
+  args.reserve(5 + accounts.size() + jobs.size() * 6);
+  for (auto account : accounts) {
+    keys.push_back(keys_.account_tasks(account));
+    args.emplace_back(account);
+  }
+  args.push_back(std::to_string(jobs.size()));
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto& j = jobs[i];
+    args.emplace_back(checked[i] ? "c" : "n");
+    args.push_back(j.task_id);
+    args.push_back(j.type);
+    args.push_back(j.account);
+    args.push_back(std::move(j.body));
+    args.push_back(j.total ? std::to_string(*j.total) : std::string());
+    if (checked[i]) {
+      keys.push_back(keys_.task(j.task_id));
+      keys.push_back(j.idempotency_key.empty() ? keys_.jobs()
+                                               : keys_.idempotency(j.account, j.idempotency_key));
+      args.push_back(j.idempotency_key);
+      args.push_back(std::to_string(j.run_at));
+    }
+  }
+  auto reply = co_await redis_.eval(scripts::enqueue(), keys, args);
+  const auto& results = reply.as_array();
+  std::vector<enqueued> out;
+  out.reserve(jobs.size());
+  for (std::size_t i = 0; i < jobs.size() && i < results.size(); ++i) {
+    if (results[i].type() == redis::reply::kind::integer)
+      out.push_back({std::move(jobs[i].task_id), true});
+    else
+      out.push_back({results[i].as_string(), false});
+  }
+  co_return out;
+}
+
+asio::awaitable<enqueued> task_store::enqueue(new_job job) {
+  std::vector<new_job> one;
+  one.push_back(std::move(job));
+  auto r = co_await enqueue(std::move(one));
+  co_return r.at(0);
+}
+
+asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
+                                                            std::string account) {
+  if (!valid_task_id(task_id)) co_return std::nullopt;
+  const auto key = keys_.task(task_id);
+  task_record t;
+  auto hash = co_await redis_.exec("HGETALL", key);
+  if (!read_task_hash(hash, t)) {
+    // No worker had started it: a queued record, with what a failed delivery noted in the hash.
+    auto record = co_await redis_.exec("HGET", keys_.queued(), task_id);
+    std::optional<task_record> queued;
+    if (!record.is_nil()) queued = parse_queued_record(task_id, record.as_string());
+    if (queued) {
+      queued->deliveries = t.deliveries;
+      queued->last_error = std::move(t.last_error);
+      t = std::move(*queued);
+    } else {
+      // No record: the task never had one, or a worker started it between the two reads (the
+      // hash gets its status as the record goes): the hash tells.
+      t = {};
+      hash = co_await redis_.exec("HGETALL", key);
+      read_task_hash(hash, t);
+      if (hash.as_array().empty()) co_return std::nullopt;
+    }
+  }
+  t.task_id = task_id;
   if (!account.empty() && t.account != account) co_return std::nullopt;
   co_return t;
+}
+
+asio::awaitable<std::vector<task_record>> task_store::list(std::string account,
+                                                           std::uint64_t limit) {
+  // Newest first; ids whose task expired are skipped, so a page may need the next one.
+  std::vector<task_record> out;
+  const auto key = keys_.account_tasks(account);
+  const std::uint64_t page = std::clamp<std::uint64_t>(limit, 10, 1000);
+  for (std::uint64_t from = 0; out.size() < limit; from += page) {
+    auto ids = co_await redis_.exec("LRANGE", key, from, from + page - 1);
+    for (const auto& id : ids.as_array()) {
+      if (out.size() == limit) break;
+      if (auto t = co_await get(id.as_string(), account)) out.push_back(std::move(*t));
+    }
+    if (ids.as_array().size() < page) break;
+  }
+  co_return out;
+}
+
+std::optional<task_record> parse_queued_record(std::string_view task_id, std::string_view record) {
+  // `entry_id total account type`: the type last, as it may hold anything.
+  std::string_view part[3];
+  for (auto& p : part) {
+    auto space = record.find(' ');
+    if (space == std::string_view::npos || space == 0) return std::nullopt;
+    p = record.substr(0, space);
+    record.remove_prefix(space + 1);
+  }
+  const auto& [entry, total, account] = part;
+  auto dash = entry.find('-');
+  task_record t;
+  if (record.empty() || dash == std::string_view::npos
+      || std::from_chars(entry.data(), entry.data() + dash, t.created_at).ptr != entry.data() + dash
+      || std::from_chars(total.data(), total.data() + total.size(), t.total).ptr
+             != total.data() + total.size())
+    return std::nullopt;
+  t.task_id = task_id;
+  t.account = account;
+  t.type = record;
+  t.status = task_status::queued;
+  return t;
 }
 
 asio::awaitable<std::vector<item_outcome>> task_store::items(std::string task_id,
@@ -183,9 +274,9 @@ asio::awaitable<std::vector<item_outcome>> task_store::items(std::string task_id
 asio::awaitable<std::optional<task_status>> task_store::cancel(std::string task_id,
                                                                std::string account) {
   if (!valid_task_id(task_id)) co_return std::nullopt;
-  std::vector<std::string> keys{keys_.task(task_id), keys_.items(task_id)};
+  std::vector<std::string> keys{keys_.task(task_id), keys_.items(task_id), keys_.queued()};
   std::vector<std::string> args{account, std::to_string(now_ms()),
-                                std::to_string(task_ttl_.count())};
+                                std::to_string(task_ttl_.count()), task_id};
   auto r = co_await redis_.eval(scripts::cancel(), keys, args);
   if (r.is_nil()) co_return std::nullopt;
   co_return parse_task_status(r.as_string());

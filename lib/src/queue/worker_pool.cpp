@@ -261,9 +261,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     }
     if (ready.empty()) co_return;
 
-    std::vector<std::string> keys{keys_.jobs()};
+    std::vector<std::string> keys{keys_.jobs(), keys_.queued()};
     std::vector<std::string> args{std::string(queue_keys::group), std::to_string(now_ms()),
-                                  std::to_string(config_.max_deliveries)};
+                                  std::to_string(config_.max_deliveries),
+                                  std::to_string(config_.task_index_max)};
     for (const auto& c : ready) {
       keys.push_back(keys_.task(c.e.task_id));
       keys.push_back(keys_.account_tasks(c.e.account));
@@ -320,7 +321,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     bool has_task = valid_task_id(e.task_id);
     std::vector<std::string> keys{keys_.jobs(), keys_.dead(),
                                   keys_.task(has_task ? e.task_id : "-"),
-                                  keys_.items(has_task ? e.task_id : "-")};
+                                  keys_.items(has_task ? e.task_id : "-"), keys_.queued()};
     std::vector<std::string> args{std::string(queue_keys::group),
                                   e.id,
                                   reason,
@@ -329,7 +330,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
                                   std::to_string(config_.task_ttl.count()),
                                   e.type,
                                   e.account,
-                                  has_task ? "" : "no_task"};
+                                  has_task ? "" : "no_task",
+                                  e.task_id};
     try {
       co_await shared_.eval(scripts::dead_letter(), keys, args);
       ++stats_.dead;
@@ -490,7 +492,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       if (at < low) std::tie(low, lowest) = std::pair(at, &c.e->id);
       if (high < at) std::tie(high, highest) = std::pair(at, &c.e->id);
     }
-    redis::command cmd(verb, script, 1 + 3 * batch.size(), keys_.jobs());
+    redis::command cmd(verb, script, 2 + 3 * batch.size(), keys_.jobs());
+    cmd.arg(keys_.queued());
     std::string key;
     for (const auto& c : batch) {
       cmd.arg(keys_.task(key, c.e->task_id));
@@ -501,6 +504,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         .arg(config_.consumer)
         .arg(now_ms())
         .arg(config_.task_ttl.count())
+        .arg(config_.task_index_max)
         .arg(*lowest)
         .arg(*highest);
     for (const auto& c : batch) {

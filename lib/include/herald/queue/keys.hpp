@@ -2,10 +2,14 @@
 // so a queue's keys share one Redis Cluster slot.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace herald::queue {
+
+// An account's task index (P:{Q}:tasks:<account>) keeps its newest this many task ids.
+inline constexpr std::uint64_t task_index_max = 100'000;
 
 class queue_keys {
  public:
@@ -14,6 +18,7 @@ class queue_keys {
   const std::string& jobs() const { return jobs_; }           // P:{Q}:jobs
   const std::string& delayed() const { return delayed_; }     // P:{Q}:delayed
   const std::string& dead() const { return dead_; }           // P:{Q}:dead
+  const std::string& queued() const { return queued_; }       // P:{Q}:queued
   std::string task(std::string_view task_id) const;           // P:{Q}:task:<id>
   std::string items(std::string_view task_id) const;          // P:{Q}:task:<id>:items
   std::string account_tasks(std::string_view account) const;  // P:{Q}:tasks:<account>
@@ -26,7 +31,7 @@ class queue_keys {
 
  private:
   std::string base_;  // "P:{Q}:"
-  std::string jobs_, delayed_, dead_;
+  std::string jobs_, delayed_, dead_, queued_;
 };
 
 }  // namespace herald::queue

@@ -54,7 +54,8 @@ struct dead_letter {
 class task_store {
  public:
   task_store(redis::client& redis, queue_keys keys,
-             std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7));
+             std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7),
+             std::uint64_t index_max = task_index_max);
 
   const queue_keys& keys() const { return keys_; }
 
@@ -63,9 +64,12 @@ class task_store {
   boost::asio::awaitable<enqueued> enqueue(new_job job);
 
   // The task, or nothing when it does not exist (or expired). `account` non-empty: a task of
-  // another account is reported as not existing.
+  // another account is reported as not existing. A task no worker has started yet may be a
+  // queued record rather than a hash (proto/redis-protocol.md); either reads the same.
   boost::asio::awaitable<std::optional<task_record>> get(std::string task_id,
                                                          std::string account = {});
+  // The account's newest tasks, newest first, at most `limit` (expired ones skipped).
+  boost::asio::awaitable<std::vector<task_record>> list(std::string account, std::uint64_t limit);
   // Item outcomes with index in [from, from+limit), in index order.
   boost::asio::awaitable<std::vector<item_outcome>> items(std::string task_id, std::uint64_t from,
                                                           std::uint64_t limit);
@@ -86,7 +90,12 @@ class task_store {
   redis::client& redis_;
   queue_keys keys_;
   std::chrono::milliseconds task_ttl_;
+  std::uint64_t index_max_;
 };
+
+// A queued record (`entry_id total account type`, the queued hash's value for a task no worker
+// has started) as the task it stands for; nothing when `record` is not one.
+std::optional<task_record> parse_queued_record(std::string_view task_id, std::string_view record);
 
 // Milliseconds since the epoch, now.
 std::int64_t now_ms();

@@ -37,6 +37,8 @@ struct worker_config {
   std::uint64_t max_deliveries = 5;
   // How long finished tasks are kept.
   std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7);
+  // An account's task index keeps its newest this many task ids.
+  std::uint64_t task_index_max = queue::task_index_max;
   // Delay before a job a handler asked to retry runs again (full jitter, by delivery count).
   backoff_policy retry_backoff{std::chrono::seconds(1), std::chrono::minutes(5),
                                backoff_policy::jitter::full};
