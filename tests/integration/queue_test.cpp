@@ -559,8 +559,10 @@ TEST_F(Queue, ATaskIndexKeepsItsNewestIdsAndAListingSkipsExpiredTasks) {
   EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), "direct");
   EXPECT_EQ(count({"LLEN", keys_.account_tasks("acme")}), 5);
 
-  // A task that expired is skipped; a listing reads on until it has `limit` tasks.
+  // A task that expired is skipped; a listing reads on until it has `limit` tasks. An id
+  // pushed again is listed once.
   server_.command({"DEL", keys_.task(ids[8]), keys_.task(ids[6])});
+  server_.command({"RPUSH", keys_.account_tasks("acme"), ids[7]});
   auto listed = [&](std::uint64_t limit) {
     std::vector<std::string> out;
     for (auto& t : run_awaitable(io_, store_->list("acme", limit))) out.push_back(t.task_id);

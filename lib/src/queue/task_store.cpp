@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_set>
 
 #include "herald/redis/client.hpp"
 #include "queue/scripts.hpp"
@@ -220,14 +221,18 @@ asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
 
 asio::awaitable<std::vector<task_record>> task_store::list(std::string account,
                                                            std::uint64_t limit) {
-  // Newest first; ids whose task expired are skipped, so a page may need the next one.
+  // Newest first; ids whose task expired are skipped, so a page may need the next one. An id
+  // may come twice: pushed again (a dead letter retried after its task expired), or read again
+  // when ids pushed meanwhile moved the next page.
   std::vector<task_record> out;
+  std::unordered_set<std::string> seen;
   const auto key = keys_.account_tasks(account);
   const std::uint64_t page = std::clamp<std::uint64_t>(limit, 10, 1000);
   for (std::uint64_t from = 0; out.size() < limit; from += page) {
     auto ids = co_await redis_.exec("LRANGE", key, from, from + page - 1);
     for (const auto& id : ids.as_array()) {
       if (out.size() == limit) break;
+      if (!seen.insert(id.as_string()).second) continue;
       if (auto t = co_await get(id.as_string(), account)) out.push_back(std::move(*t));
     }
     if (ids.as_array().size() < page) break;
