@@ -768,6 +768,20 @@ TEST_F(ProfilesRedis, DetectGeoFillsTheCountryFromTheRegistrationOrLastIp) {
   EXPECT_EQ(r.at(0).code, "updated");
   EXPECT_EQ(get(g4).p.fields.at("_country"), field_value(std::string("RU")));
 
+  // A region and a city stay within the same country, and go with a move abroad.
+  r = import(
+      R"({"data": [{"data": {"email": "g4@x.com", "_region": "Moscow", "_city": "Moscow"}}]})");
+  r = import(R"({"detect_geo": true, "data": [{"data": {"email": "g4@x.com", "_fname": "H"}}]})",
+             100, settings);
+  EXPECT_EQ(get(g4).p.fields.at("_city"), field_value(std::string("Moscow")));
+  r = import(R"({"detect_geo": true, "data": [{"data": {"email": "g4@x.com", "_ip": "8.8.8.8"}}]})",
+             100, settings);
+  EXPECT_EQ(r.at(0).code, "updated");
+  const auto moved = get(g4).p;
+  EXPECT_EQ(moved.fields.at("_country"), field_value(std::string("US")));
+  EXPECT_FALSE(moved.fields.contains("_region"));
+  EXPECT_FALSE(moved.fields.contains("_city"));
+
   // No database configured: a warning, and the rest of the item imported.
   r = import(
       R"({"detect_geo": true, "data": [{"data": {"email": "g5@x.com", "_ip": "8.8.8.8"}}]})");

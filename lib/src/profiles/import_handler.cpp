@@ -108,7 +108,14 @@ class import_run final : public queue::prepared_job {
       warnings.push_back("detect_geo: " + ip + " is not in the geo database");
       return;
     }
-    if (!where->country.empty()) p.fields.insert_or_assign("_country", where->country);
+    // A region and a city the lookup does not give are kept only within the same country: a
+    // country-only database says nothing about them, but a move abroad ends them.
+    auto was = p.fields.find("_country");
+    if (was == p.fields.end() || was->second != field_value(where->country)) {
+      p.fields.erase("_region");
+      p.fields.erase("_city");
+    }
+    p.fields.insert_or_assign("_country", where->country);
     if (!where->region.empty()) p.fields.insert_or_assign("_region", where->region);
     if (!where->city.empty()) p.fields.insert_or_assign("_city", where->city);
   }
