@@ -277,7 +277,12 @@ class ProfilesMatching : public ProfilesRedis {
                  {"CRM_ID", std::string("0002")},
                  {"interests", tag_list{"music", "books", "sport"}},
                  {"labels", tag_list{"tag_2", "tag_1"}}};
-    p3.subscriptions = {sub(channel::email, 1, "b@x.com"), sub(channel::sms, 3, "+10000000002")};
+    subscription tg_phone;
+    tg_phone.ch = channel::telegram_bot;
+    tg_phone.resource_id = 6;
+    tg_phone.phone = "+10000000007";
+    p3.subscriptions = {sub(channel::email, 1, "b@x.com"), sub(channel::sms, 3, "+10000000002"),
+                        tg_phone};
     ids_ = {"", create(p1), create(p2), create(p3)};
   }
 
@@ -403,6 +408,9 @@ TEST_F(ProfilesMatching, EveryModeFindsTheEarliestCreatedProfileItShould) {
       {m::custom_sub, any, "", {}, "sms=+10000000001", 2},
       {m::custom_sub, any, "", {}, "push=push-1", 1},
       {m::custom_sub, any, "", {}, "telegram_bot=lc-1", 0},
+      {m::custom_sub, any, "", {}, "telegram_bot=+10000000007", 3},
+      {m::custom_sub, 6, "", {}, "telegram_bot=+1 (000) 000-00-07", 3},  // read as E.164
+      {m::custom_sub, 4, "", {}, "telegram_bot=+1 (000) 000-00-07", 0},
       // email_phone: the profile's email or phones, no subscriptions.
       {m::email_phone, any, "zz@x.com", {"+10000000002"}, "", 2},
       {m::email_phone, any, "d@x.com", {"+10000000001"}, "", 1},

@@ -738,6 +738,13 @@ TEST(ProfilesMatching, LookupPlansOfEachMode) {
   q.keys.field_value = " tag_1, tag_2 ";
   EXPECT_EQ(plan_lookup(q),
             (plan{{"c:9:interests:tag_1, tag_2"}, {"t:9:interests:tag_1", "t:9:interests:tag_2"}}));
+  q.mode = match_mode::custom_sub;
+  q.keys.sub_channel = channel::telegram_bot;
+  q.keys.sub_id = "8 (900) 000-00-01";
+  EXPECT_EQ(plan_lookup(q),
+            (plan{{"s:telegram_bot:*:8 (900) 000-00-01"}, {"s:telegram_bot:*:+89000000001"}}));
+  q.keys.sub_id = "42";
+  EXPECT_EQ(plan_lookup(q), (plan{{"s:telegram_bot:*:42"}}));
   q.mode = match_mode::profile_id;
   EXPECT_TRUE(plan_lookup(q).empty());
   EXPECT_EQ(parse_match_mode("email_phone_sub"), match_mode::email_phone_sub);

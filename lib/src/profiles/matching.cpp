@@ -156,7 +156,15 @@ lookup_plan plan_lookup(const match_query& q) {
       break;
     }
     case match_mode::custom_sub:
-      if (k.sub_channel) sub(*k.sub_channel, k.sub_id);
+      if (k.sub_channel) {
+        sub(*k.sub_channel, k.sub_id);
+        // A telegram_bot subscription is indexed under its chat id and under its phone (in
+        // E.164): an id that reads as a phone is looked up both ways.
+        if (*k.sub_channel == channel::telegram_bot) {
+          auto e164 = normalize_phone(k.sub_id);
+          if (e164 && *e164 != k.sub_id) sub(channel::telegram_bot, *e164);
+        }
+      }
       break;
     case match_mode::email_phone:
       by_email();
