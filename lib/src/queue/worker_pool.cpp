@@ -41,14 +41,16 @@ struct entry {
 };
 
 // Entries of an XREADGROUP reply ([[stream, [[id, fields], ...]]]) or of XAUTOCLAIM's second
-// element ([[id, fields], ...]); entries whose fields are nil (deleted) are skipped.
-void collect_entries(const redis::reply& list, std::vector<entry>& out) {
-  for (const auto& e : list.as_array()) {
+// element ([[id, fields], ...]); entries whose fields are nil (deleted) are skipped. Bodies are
+// moved out of the reply, not copied: a batch of large jobs is read once.
+void collect_entries(redis::reply& list, std::vector<entry>& out) {
+  list.as_array();  // throws when it is not one
+  for (auto& e : list.elements()) {
     const auto& pair = e.as_array();
     if (pair.size() < 2 || !pair[1].is_array()) continue;
     entry en;
     en.id = pair[0].as_string();
-    const auto& f = pair[1].elements();
+    auto& f = e.elements()[1].elements();
     for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
       std::string_view name = f[i].str();
       const std::string& value = f[i + 1].str();
@@ -61,7 +63,7 @@ void collect_entries(const redis::reply& list, std::vector<entry>& out) {
       else if (name == "account")
         en.account = value;
       else if (name == "body")
-        en.body = value;
+        en.body = f[i + 1].take_str();
       else if (name == "retry_of")
         en.retried = true;
     }
@@ -205,7 +207,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       }
       if (r.is_nil()) continue;
       std::vector<entry> entries;
-      for (const auto& stream : r.as_array()) collect_entries(stream.as_array().at(1), entries);
+      r.as_array();
+      for (auto& stream : r.elements()) {
+        if (stream.as_array().size() > 1) collect_entries(stream.elements()[1], entries);
+      }
       co_await start_entries(std::move(entries), true);
     }
   }
@@ -245,6 +250,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       if (problem.empty()) {
         if ((h = handlers_.find(e.type))) {
           job = prepare(*h, e.body, problem);
+          std::string().swap(e.body);  // the prepared job holds what it needs
         } else {
           problem = "type: unknown job type \"" + e.type + "\"";
         }
@@ -584,7 +590,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
             warn_once("claiming idle jobs", ec, r);
           break;
         }
-        const auto& a = r.as_array();
+        r.as_array();  // throws when it is not one
+        auto& a = r.elements();
         std::vector<entry> entries;
         collect_entries(a.at(1), entries);
         if (!entries.empty()) {

@@ -47,6 +47,8 @@ class reply {
   const std::string& str() const { return str_; }
   const std::vector<reply>& elements() const { return elements_; }
   std::vector<reply>& elements() { return elements_; }
+  // Moves the string out (it is left empty): for a large bulk string kept after the reply.
+  std::string take_str() { return std::move(str_); }
 
   std::string debug_string() const;  // for messages and tests: "(nil)", "42", "\"x\"", [..]
 
