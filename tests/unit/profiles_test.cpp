@@ -572,6 +572,12 @@ TEST(ProfilesParse, ItemErrorsNameTheItemAndTheField) {
        R"("matching": "profile_id")"},
       {R"({"channel": "fax", "id": "1", "data": {}})", "invalid_item", "data[0].channel",
        R"("matching": "custom_sub")"},
+      {R"({"channel": "email", "id": "not-an-email", "data": {}})", "invalid_item", "data[0].id",
+       R"("matching": "custom_sub")"},
+      {R"({"channel": "phone", "id": "12", "data": {}})", "invalid_item", "data[0].id",
+       R"("matching": "custom_sub")"},
+      {R"({"email": "a@x.com", "data": {"subscriptions": [{"channel": "sms", "phone": true}]}})",
+       "invalid_subscription", "data[0].data.subscriptions[0].phone"},
   };
   for (const auto& c : cases) {
     auto [code, what] = item_failure(c.item, c.root);

@@ -38,15 +38,12 @@ std::optional<lookup_error> make_match_query(const profile_lookup& in, profiles:
   auto& k = q.keys;
   if (in.email) {
     auto n = profiles::normalize_email(*in.email);
-    if (!n) return error("email", json_quote(*in.email) + " is not a valid email address");
+    if (!n) return error("email", profiles::not_an_email(*in.email));
     k.email = std::move(*n);
   }
   if (in.phone) {
     auto n = profiles::normalize_phone(*in.phone);
-    if (!n) {
-      return error("phone",
-                   json_quote(*in.phone) + " is not a phone number (+ and 10 to 15 digits)");
-    }
+    if (!n) return error("phone", profiles::not_a_phone(*in.phone));
     k.phones = {std::move(*n)};
   }
   if (in.profile_id) {
@@ -81,20 +78,11 @@ std::optional<lookup_error> make_match_query(const profile_lookup& in, profiles:
   if (auto bad = blank("id", in.id)) return bad;
   if (in.id) {
     // The address as the channel's subscriptions are indexed under it.
-    const auto channel = k.sub_channel.value_or(profiles::channel::telegram_bot);
-    if (channel == profiles::channel::email) {
-      auto n = profiles::normalize_email(*in.id);
-      if (!n) return error("id", json_quote(*in.id) + " is not a valid email address");
-      k.sub_id = std::move(*n);
-    } else if (channel == profiles::channel::sms) {
-      auto n = profiles::normalize_phone(*in.id);
-      if (!n) {
-        return error("id", json_quote(*in.id) + " is not a phone number (+ and 10 to 15 digits)");
-      }
-      k.sub_id = std::move(*n);
-    } else {
-      k.sub_id = profiles::trim(*in.id);
-    }
+    std::string why;
+    auto key = profiles::subscription_key(k.sub_channel.value_or(profiles::channel::telegram_bot),
+                                          *in.id, why);
+    if (!key) return error("id", why);
+    k.sub_id = std::move(*key);
   }
 
   if (auto missing = profiles::missing_key(q)) {

@@ -79,7 +79,7 @@ tag_list normalize_phones(const tag_list& in, const std::string& path) {
   tag_list out;
   for (const auto& p : in) {
     auto n = normalize_phone(p);
-    if (!n) fail("invalid_phone", path, json_quote(p) + " is not a phone number (10 to 15 digits)");
+    if (!n) fail("invalid_phone", path, not_a_phone(p));
     if (std::find(out.begin(), out.end(), *n) == out.end()) out.push_back(*n);
   }
   return out;
@@ -145,7 +145,7 @@ field_change read_field(std::string_view name, element e, const std::string& pat
     const auto* s = std::get_if<std::string>(&c.value);
     if (c.what != A::set || !s) fail("invalid_item", path, "must be a string (set or unset)");
     auto n = normalize_email(*s);
-    if (!n) fail("invalid_email", path, json_quote(*s) + " is not a valid email address");
+    if (!n) fail("invalid_email", path, not_an_email(*s));
     c.value = *n;
   } else if (c.name == "phones") {
     if (c.what == A::unset) return c;
@@ -207,12 +207,13 @@ subscription_change read_subscription(element e, const std::string& path) {
       std::string_view raw;
       if (v.get(raw)) fail(code, field_path, "must be a string");
       auto n = normalize_email(raw);
-      if (!n) fail(code, field_path, json_quote(raw) + " is not a valid email address");
+      if (!n) fail(code, field_path, not_an_email(raw));
       s.email = *n;
     } else if (k == "phone") {
       auto raw = read_text(v);
-      auto n = raw ? normalize_phone(*raw) : std::nullopt;
-      if (!n) fail(code, field_path, "not a phone number (10 to 15 digits)");
+      if (!raw) fail(code, field_path, "must be a phone number: a string or a number");
+      auto n = normalize_phone(*raw);
+      if (!n) fail(code, field_path, not_a_phone(*raw));
       s.phone = *n;
     } else if (k == "provider") {
       s.provider = require_text(v, field_path, code);
@@ -343,8 +344,7 @@ void read_match_keys(object item, object data, const import_item& it, const std:
 
   if (auto e = item_text("email")) {
     auto n = normalize_email(*e);
-    if (!n)
-      fail("invalid_email", path + ".email", json_quote(*e) + " is not a valid email address");
+    if (!n) fail("invalid_email", path + ".email", not_an_email(*e));
     k.email = *n;
   } else if (email_set) {
     k.email = std::get<std::string>(email_set->value);
@@ -355,7 +355,7 @@ void read_match_keys(object item, object data, const import_item& it, const std:
 
   if (auto p = item_text("phone")) {
     auto n = normalize_phone(*p);
-    if (!n) fail("invalid_phone", path + ".phone", json_quote(*p) + " is not a phone number");
+    if (!n) fail("invalid_phone", path + ".phone", not_a_phone(*p));
     k.phones = {*n};
   } else if (phones_set) {
     k.phones = std::get<tag_list>(phones_set->value);
@@ -395,10 +395,12 @@ void read_match_keys(object item, object data, const import_item& it, const std:
     k.sub_channel = parse_channel(*ch);
     if (!k.sub_channel)
       fail("invalid_item", path + ".channel", "unknown channel " + json_quote(*ch));
-    if (id)
-      k.sub_id = *k.sub_channel == channel::email ? normalize_email(*id).value_or(*id)
-                 : *k.sub_channel == channel::sms ? normalize_phone(*id).value_or(*id)
-                                                  : *id;
+    if (id) {
+      std::string why;
+      auto key = subscription_key(*k.sub_channel, *id, why);
+      if (!key) fail("invalid_item", path + ".id", why);
+      k.sub_id = std::move(*key);
+    }
   } else if (auto* s = first_sub([](const subscription& s) {
                return s.ch == channel::telegram_bot || s.ch == channel::leadconverter;
              })) {

@@ -105,6 +105,21 @@ std::optional<std::string> missing_key(const match_query& q) {
   return std::nullopt;
 }
 
+std::optional<std::string> subscription_key(channel ch, std::string_view id, std::string& why) {
+  std::optional<std::string> key;
+  switch (ch) {
+    case channel::email:
+      if (!(key = normalize_email(id))) why = not_an_email(id);
+      break;
+    case channel::sms:
+      if (!(key = normalize_phone(id))) why = not_a_phone(id);
+      break;
+    default:
+      key = std::string(trim(id));
+  }
+  return key;
+}
+
 lookup_plan plan_lookup(const match_query& q) {
   lookup_plan plan;
   const auto& k = q.keys;

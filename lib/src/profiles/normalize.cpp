@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "herald/common/json.hpp"
+
 namespace herald::profiles {
 
 namespace {
@@ -76,6 +78,14 @@ std::optional<std::string> normalize_phone(std::string_view s) {
   }
   if (digits.size() < 10 || digits.size() > 15) return std::nullopt;
   return "+" + digits;
+}
+
+std::string not_an_email(std::string_view text) {
+  return json_quote(text) + " is not a valid email address";
+}
+
+std::string not_a_phone(std::string_view text) {
+  return json_quote(text) + " is not a phone number (+ and 10 to 15 digits)";
 }
 
 }  // namespace herald::profiles

@@ -50,6 +50,11 @@ struct match_query {
   match_keys keys;
 };
 
+// A custom_sub id as its channel's subscriptions are indexed under it: an email lowercased, an
+// sms phone in E.164, any other trimmed. Nothing when it is not a valid email or phone, `why`
+// then saying so (for an error naming the field).
+std::optional<std::string> subscription_key(channel ch, std::string_view id, std::string& why);
+
 // The item key `mode` needs that `keys` lacks ("email", "phone", "email or phone", ...), or
 // nullopt when the keys are enough.
 std::optional<std::string> missing_key(const match_query& q);

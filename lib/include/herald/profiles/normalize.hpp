@@ -18,4 +18,9 @@ std::optional<std::string> normalize_email(std::string_view s);
 // leading `+` is optional.
 std::optional<std::string> normalize_phone(std::string_view s);
 
+// What is wrong with `text`, for an error that names its field: "\"x\" is not a valid email
+// address", "\"x\" is not a phone number (+ and 10 to 15 digits)".
+std::string not_an_email(std::string_view text);
+std::string not_a_phone(std::string_view text);
+
 }  // namespace herald::profiles
