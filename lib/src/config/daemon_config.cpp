@@ -20,6 +20,7 @@
 #include <boost/program_options/parsers.hpp>
 #include <boost/program_options/variables_map.hpp>
 
+#include "herald/http/config.hpp"
 #include "herald/redis/url.hpp"
 
 namespace herald::config {
@@ -547,34 +548,21 @@ std::string format_size(std::uint64_t bytes) {
 }
 
 std::optional<listen_address> parse_listen_address(std::string_view text) {
-  listen_address out;
-  std::string_view host, port;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return std::nullopt;
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    boost::system::error_code ec;
-    (void)boost::asio::ip::make_address_v6(std::string(host), ec);
-    if (ec) return std::nullopt;
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host != "localhost") {
-      boost::system::error_code ec;
-      (void)boost::asio::ip::make_address_v4(std::string(host), ec);
-      if (ec) return std::nullopt;
-    }
+  // The listener's own reading (http::parse_listen_address), narrowed to what the configuration
+  // accepts: a host given as an address literal, or localhost.
+  http::listen_address parts;
+  try {
+    parts = http::parse_listen_address(text);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
   }
-  const auto n = leading_number(port);
-  if (!n || !n->second.empty() || n->first > 65535) return std::nullopt;
-  out.host = std::string(host);
-  out.port = static_cast<std::uint16_t>(n->first);
-  return out;
+  boost::system::error_code ec;
+  if (text.starts_with('['))
+    (void)boost::asio::ip::make_address_v6(parts.host, ec);
+  else if (parts.host != "localhost")
+    (void)boost::asio::ip::make_address_v4(parts.host, ec);
+  if (ec) return std::nullopt;
+  return listen_address{std::move(parts.host), parts.port};
 }
 
 std::vector<key_info> keys() {
