@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <sstream>
 
 #include "herald/redis/client.hpp"
@@ -191,6 +192,40 @@ TEST_F(RedisClient, StartsBeforeTheServerAndConnectsOnceItIsUp) {
   server.start();
   run_awaitable(io_, wait_connected(*client_, 10s));
   EXPECT_EQ(run_awaitable(io_, client_->exec("ECHO", "up")).str(), "up");
+}
+
+TEST_F(RedisClient, AHostNameIsResolvedWithoutBlockingTheLoop) {
+  test::redis_server server({.tcp = true});
+  client_config cfg;
+  cfg.url = "redis://localhost:" + std::to_string(server.port());
+  client_ = std::make_unique<client>(io_.get_executor(), cfg);
+  client_->start();
+  run_awaitable(io_, wait_connected(*client_, 10s));
+  EXPECT_EQ(run_awaitable(io_, client_->exec("ECHO", "by name")).str(), "by name");
+  client_->stop();
+  io_.run_for(50ms);
+
+  // A name that does not resolve: not connected, tried again later, the loop running meanwhile
+  // (here the lookup fails at once; a slow DNS would no longer hold the loop either).
+  cfg.url = "redis://no-such-host.invalid:6379";
+  client_ = std::make_unique<client>(io_.get_executor(), cfg);
+  client_->start();
+  int ticks = 0;
+  asio::steady_timer tick(io_);
+  std::function<void(boost::system::error_code)> again = [&](boost::system::error_code ec) {
+    if (ec) return;
+    ++ticks;
+    tick.expires_after(10ms);
+    tick.async_wait(again);
+  };
+  again({});
+  io_.restart();
+  io_.run_for(500ms);
+  tick.cancel();
+  EXPECT_GE(ticks, 20) << "the loop went on while the name was looked up";
+  auto [ec, r] =
+      run_awaitable(io_, client_->async_exec(command("PING"), asio::as_tuple(asio::use_awaitable)));
+  EXPECT_EQ(ec, make_error_code(errc::not_connected));
 }
 
 TEST_F(RedisClient, EvalshaOfAnUnknownScriptLoadsIt) {

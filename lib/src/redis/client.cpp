@@ -68,6 +68,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
         config_(std::move(config)),
         endpoint_(std::move(ep)),
         socket_(ex_),
+        resolver_(ex_),
         deadline_timer_(ex_),
         retry_timer_(ex_),
         connect_timer_(ex_),
@@ -256,9 +257,38 @@ class client::connection : public std::enable_shared_from_this<connection> {
 
   void connect() {
     state_ = connection_state::connecting;
+    if (endpoint_.kind == endpoint::transport::unix_socket) return open(endpoint_.path);
+    error_code ec;
+    (void)asio::ip::make_address(endpoint_.host, ec);
+    if (!ec) return open(endpoint_.host);
+    // A host name: hiredis would resolve it with a blocking getaddrinfo on this thread, which
+    // also serves every other caller; Asio resolves it off the loop. IPv4 first, as hiredis.
+    resolver_.async_resolve(
+        endpoint_.host, std::to_string(endpoint_.port),
+        [self = shared_from_this()](error_code ec, asio::ip::tcp::resolver::results_type found) {
+          if (self->state_ != connection_state::connecting) return;  // stopped meanwhile
+          if (ec || found.empty()) {
+            spdlog::warn("redis: cannot resolve {}: {}", self->endpoint_.redacted(),
+                         ec ? ec.message() : "no address");
+            self->state_ = connection_state::disconnected;
+            return self->retry_later();
+          }
+          auto chosen = found.begin()->endpoint().address();
+          for (const auto& e : found) {
+            if (e.endpoint().address().is_v4()) {
+              chosen = e.endpoint().address();
+              break;
+            }
+          }
+          self->open(chosen.to_string());
+        });
+  }
+
+  // Connects to `address`: an IP literal, or the unix socket's path.
+  void open(const std::string& address) {
     redisAsyncContext* ac = endpoint_.kind == endpoint::transport::unix_socket
-                                ? redisAsyncConnectUnix(endpoint_.path.c_str())
-                                : redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port);
+                                ? redisAsyncConnectUnix(address.c_str())
+                                : redisAsyncConnect(address.c_str(), endpoint_.port);
     if (!ac || ac->err) {
       spdlog::warn("redis: cannot connect to {}: {}", endpoint_.redacted(),
                    ac ? ac->errstr : "out of memory");
@@ -380,6 +410,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
   void stop_now() {
     if (state_ == connection_state::stopped) return;
     state_ = connection_state::stopped;
+    resolver_.cancel();
     retry_timer_.cancel();
     connect_timer_.cancel();
     ping_timer_.cancel();
@@ -452,6 +483,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
   client_config config_;
   endpoint endpoint_;
   asio::posix::stream_descriptor socket_;
+  asio::ip::tcp::resolver resolver_;
   asio::steady_timer deadline_timer_, retry_timer_, connect_timer_, ping_timer_;
   backoff backoff_;
   std::mt19937_64 random_;
