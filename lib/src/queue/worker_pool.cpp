@@ -44,13 +44,12 @@ struct entry {
 // element ([[id, fields], ...]); entries whose fields are nil (deleted) are skipped. Bodies are
 // moved out of the reply, not copied: a batch of large jobs is read once.
 void collect_entries(redis::reply& list, std::vector<entry>& out) {
-  list.as_array();  // throws when it is not one
-  for (auto& e : list.elements()) {
-    const auto& pair = e.as_array();
+  for (auto& e : list.as_array()) {
+    auto& pair = e.as_array();
     if (pair.size() < 2 || !pair[1].is_array()) continue;
     entry en;
     en.id = pair[0].as_string();
-    auto& f = e.elements()[1].elements();
+    auto& f = pair[1].elements();
     for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
       std::string_view name = f[i].str();
       const std::string& value = f[i + 1].str();
@@ -207,10 +206,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       }
       if (r.is_nil()) continue;
       std::vector<entry> entries;
-      r.as_array();
-      for (auto& stream : r.elements()) {
-        if (stream.as_array().size() > 1) collect_entries(stream.elements()[1], entries);
-      }
+      for (auto& stream : r.as_array()) collect_entries(stream.as_array().at(1), entries);
       co_await start_entries(std::move(entries), true);
     }
   }
@@ -590,8 +586,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
             warn_once("claiming idle jobs", ec, r);
           break;
         }
-        r.as_array();  // throws when it is not one
-        auto& a = r.elements();
+        auto& a = r.as_array();
         std::vector<entry> entries;
         collect_entries(a.at(1), entries);
         if (!entries.empty()) {

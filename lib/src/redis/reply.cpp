@@ -51,6 +51,11 @@ const std::vector<reply>& reply::as_array() const {
   return elements_;
 }
 
+std::vector<reply>& reply::as_array() {
+  if (kind_ != kind::array) wrong_type(*this, "array");
+  return elements_;
+}
+
 std::string reply::debug_string() const {
   switch (kind_) {
     case kind::nil:

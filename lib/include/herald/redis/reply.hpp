@@ -41,6 +41,7 @@ class reply {
   const std::string& as_string() const;                   // bulk string or status
   std::optional<std::string> as_optional_string() const;  // nil → nullopt
   const std::vector<reply>& as_array() const;
+  std::vector<reply>& as_array();  // to move strings out (take_str)
 
   // Unchecked views, for code that has already looked at type().
   std::int64_t integer() const { return integer_; }
