@@ -178,6 +178,41 @@ TEST_F(RedisClient, StoppedServerMakesCommandsTimeOutAtTheirDeadlineAndClientRec
   EXPECT_EQ(run_awaitable(io_, c.exec("SET", "x", "1")).str(), "OK");
 }
 
+TEST_F(RedisClient, AConnectionReceivingALargeReplyIsAliveForTheWatchdogAndDeadlines) {
+  // Reproduced before the fix: 15 jobs of 20 MB read in one XREADGROUP; the ping watchdog
+  // dropped the connection while the reply was still arriving, every time, until the jobs were
+  // dead-lettered unrun. Here a 200 MB reply, with a watchdog and deadlines far shorter than it.
+  test::redis_server server;
+  server.command(
+      {"EVAL", "redis.call('SET', KEYS[1], string.rep('x', 200 * 1024 * 1024))", "1", "big"});
+  client_config cfg;
+  cfg.command_timeout = 150ms;
+  cfg.ping_interval = 50ms;
+  cfg.ping_timeout = 150ms;
+  auto& c = connect(server, cfg);
+  auto sent = std::chrono::steady_clock::now();
+  auto [ec, r] =
+      run_awaitable(io_, [&]() -> asio::awaitable<std::tuple<boost::system::error_code, reply>> {
+        co_return co_await c.async_exec(command("GET", "big"), asio::as_tuple(asio::use_awaitable));
+      }());
+  auto took = std::chrono::steady_clock::now() - sent;
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(r.str().size(), 200u * 1024 * 1024);
+  EXPECT_EQ(c.stats().reconnects, 0u);
+  EXPECT_EQ(c.stats().timeouts, 0u);
+  std::cout << "a 200 MB reply took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms, against a 150 ms deadline\n";
+  // A server that stops answering is still given up at the deadline.
+  server.pause();
+  auto [ec2, r2] =
+      run_awaitable(io_, [&]() -> asio::awaitable<std::tuple<boost::system::error_code, reply>> {
+        co_return co_await c.async_exec(command("GET", "x"), asio::as_tuple(asio::use_awaitable));
+      }());
+  EXPECT_EQ(ec2, errc::timeout);
+  server.resume();
+}
+
 TEST_F(RedisClient, StartsBeforeTheServerAndConnectsOnceItIsUp) {
   test::redis_server server;
   server.kill9();

@@ -236,8 +236,19 @@ class client::connection : public std::enable_shared_from_this<connection> {
     });
   }
 
+  // A connection that received bytes within ping_timeout is alive, however long the reply it is
+  // receiving (a read of large jobs) keeps the commands behind it waiting: their deadlines, and
+  // the watchdog's, wait for it.
+  bool receiving(clock_type::time_point now) const {
+    return ctx_ && now - last_read_ < config_.ping_timeout;
+  }
+
   void expire_overdue() {
     auto now = clock_type::now();
+    if (receiving(now)) {
+      arm_deadline(last_read_ + config_.ping_timeout);
+      return;
+    }
     auto next = clock_type::time_point::max();
     for (pending* p : in_flight_) {
       if (p->abandoned) continue;
@@ -440,7 +451,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
         [self = shared_from_this(), gen = generation_](error_code ec, reply) {
           if (gen != self->generation_) return;
           self->ping_in_flight_ = false;
-          if (ec == errc::timeout) {
+          if (ec == errc::timeout && !self->receiving(clock_type::now())) {
             spdlog::warn("redis: {} did not answer PING within {} ms; reconnecting",
                          self->endpoint_.redacted(), self->config_.ping_timeout.count());
             return self->drop();
@@ -460,6 +471,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
                          if (gen != self->generation_) return;
                          self->reading_ = false;
                          if (ec || !self->ctx_) return;
+                         self->last_read_ = clock_type::now();
                          redisAsyncHandleRead(self->ctx_);
                          self->drain();
                        });
@@ -497,6 +509,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
   bool deadline_armed_ = false;
   bool ping_in_flight_ = false;
   clock_type::time_point deadline_at_{};
+  clock_type::time_point last_read_{};
   std::size_t unflushed_ = 0;
 
   std::deque<pending*> in_flight_;  // in the order sent, which is the order answered
