@@ -137,7 +137,8 @@ asio::awaitable<bool> wait_for_redis(herald::redis::client& redis, const bool& s
 }
 
 // The worker pools of one heraldd: one per thread, each with its own event loop and its own two
-// Redis connections (one for the blocking XREADGROUP); together they are one consumer.
+// Redis connections (one for the blocking XREADGROUP); together they are one consumer, named once
+// per start.
 class worker_threads {
  public:
   worker_threads(const herald::redis::client_config& redis, const herald::queue::queue_keys& keys,
@@ -149,6 +150,8 @@ class worker_threads {
             std::make_shared<asio::steady_timer>(owner_, asio::steady_timer::time_point::max())) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     if (config.consumer.empty()) config.consumer = herald::queue::default_consumer_name();
+    // One consumer, and one set of running entries: a pool never claims what another runs.
+    config.running = std::make_shared<herald::queue::running_entries>();
     consumer_ = config.consumer;
     config.workers = std::max<std::size_t>(1, config.workers / threads);
     for (std::size_t i = 0; i < threads; ++i) {
@@ -304,7 +307,8 @@ class heraldd {
   asio::awaitable<int> serve(asio::any_io_executor ex, herald::redis::client& redis,
                              asio::signal_set& signals, bool& stopping) {
     herald::queue::queue_keys keys(config_.prefix);
-    herald::queue::task_store store(redis, keys, config_.task_ttl);
+    herald::queue::task_store store(redis, keys, config_.task_ttl, herald::queue::task_index_max,
+                                    config_.max_job_bytes);
     herald::queue::handler_registry handlers;
     herald::queue::add_builtin_handlers(handlers);
     herald::profiles::import_settings import;
@@ -318,6 +322,9 @@ class heraldd {
     workers.max_deliveries = config_.max_deliveries;
     workers.task_ttl = config_.task_ttl;
     workers.chunk_size = config_.chunk_size;
+    workers.max_job_bytes = config_.max_job_bytes;
+    workers.dead_max = config_.dead_max;
+    workers.consumer_idle_max = config_.consumer_idle_max;
     worker_threads pools(redis.config(), keys, handlers, workers, config_.threads, ex);
 
     auto routes = health_routes(health_);

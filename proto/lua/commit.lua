@@ -2,15 +2,19 @@
 -- and its task's cursor moved, only if its entry is still pending for this consumer (one that
 -- lost it to a claimer must not count it again) and the chunk starts at the task's cursor (a
 -- chunk is never counted twice). A job's last chunk also acknowledges its entry and completes
--- its task. Acknowledged entries are left for trim.lua, which removes them in bulk.
+-- its task, and deletes the entry (trim.lua only sweeps up what another path left).
 --
 -- A job that fits in one chunk and was freshly read is run without start.lua: its chunk comes
 -- with `begins` = 1, and this script starts the task as start.lua would (creating it when the
 -- task has no hash yet: its queued record goes, or, for a job XADDed directly, its id joins its
--- account's index), counting the delivery, in the same step.
+-- account's index), counting the delivery, in the same step. Such a chunk runs only for its
+-- own task: a queued record of another entry, or a task hash of another account or origin,
+-- makes it 'foreign' (the worker dead-letters the entry; the task is not touched).
 --
 -- KEYS[1] the stream   KEYS[2] the queued hash
--- then per chunk three keys: task hash, task items (sorted set), the account's task index
+-- then per chunk four keys: task hash, task items (sorted set), the account's task index, the
+--   job's idempotency key P:{Q}:idem:<account>:<key> (KEYS[1] when it has none: a finished
+--   task's key expires with it)
 -- ARGV[1] group  ARGV[2] consumer  ARGV[3] now (ms)  ARGV[4] task_ttl (ms)
 -- ARGV[5] index_max (a task index keeps its newest index_max ids)
 -- ARGV[6], ARGV[7] the lowest and the highest entry id of the chunks below
@@ -20,10 +24,10 @@
 --   (numbers in plain decimal, as the cursor is stored)
 -- Returns two values per chunk, its state then the task's cursor: 'ok' (counted), 'lost' (no
 -- longer ours), 'stale' (the cursor is elsewhere: resume from it), 'done' (the task finished
--- meanwhile, e.g. cancelled: stop)
+-- meanwhile, e.g. cancelled: stop), 'foreign' (a fresh job whose task id is another job's)
 --
 -- Cost: a chunk is one HMGET and one HSET of its task, and for a job's last chunk one PEXPIRE
--- (a fresh job's start adds one HDEL of its queued record);
+-- (a fresh job's start adds one HGET and one HDEL of its queued record);
 -- the ownership check is one XPENDING over the chunks' id range, the acknowledgements one XACK.
 -- The usual chunk (a fresh job's only one, with nothing to count but `processed`) is written
 -- out below without building a table.
@@ -48,26 +52,41 @@ local function put(field, value)
 end
 
 -- A fresh job's task without a hash: its queued record goes, or (a job XADDed directly, which
--- has none) its id joins its account's index. `k`: the chunk's first KEYS.
-local function unqueue(k)
+-- has none) its id joins its account's index. `k`: the chunk's first KEYS; `record`: what
+-- the queued hash held for it.
+local function unqueue(k, record)
   local task_id = string.match(KEYS[k], ':task:(.*)$')
-  if redis.call('HDEL', queued, task_id) == 0 then
+  if record then
+    redis.call('HDEL', queued, task_id)
+  else
     redis.call('LPUSH', KEYS[k + 2], task_id)
     redis.call('LTRIM', KEYS[k + 2], 0, index_max - 1)
   end
 end
 
+-- Whether a fresh job (entry `id` of `account`, not started by start.lua) would start another
+-- job's task: `f` is what HMGET read (status, account and origin at 5 to 7), `record` the
+-- queued hash's value for its id.
+local function foreign(id, account, f, record)
+  if record then
+    local r_entry, r_account = string.match(record, '^(%S+) %S+ (%S+) ')
+    return r_entry ~= id or r_account ~= account
+  end
+  return (f[5] and f[5] ~= account) or (f[6] and f[6] ~= id)
+end
+
 -- Puts what starting the task writes (`a`, `k`: the chunk's first ARGV and KEYS; `f`: what
 -- HMGET read). A task without a hash gets one, created at the entry's time (a fresh entry's:
 -- the job's first).
-local function put_start(a, k, f)
+local function put_start(a, k, f, record)
   local id = ARGV[a]
   if not f[1] then
     put('v', '1')
     put('type', ARGV[a + 10])
     put('account', ARGV[a + 11])
+    put('origin', id)
     put('created_at', string.match(id, '^(%d+)-') or now)
-    unqueue(k)
+    unqueue(k, record)
   end
   put('started_at', f[3] or now)
   put('deliveries', f[4] and tostring(tonumber(f[4]) + 1) or '1')
@@ -76,6 +95,10 @@ local function put_start(a, k, f)
 end
 
 local out, acks, k, a = {}, {}, 3, 8
+-- A finished task's idempotency key (`k`: the chunk's first KEYS) expires with the task.
+local function expire_idem(k)
+  if KEYS[k + 3] ~= stream then redis.call('PEXPIRE', KEYS[k + 3], ttl) end
+end
 while a <= #ARGV do
   local id, first, last, final = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 8]
   local n = tonumber(ARGV[a + 13])
@@ -84,25 +107,32 @@ while a <= #ARGV do
   if mine[id] then
     -- A task's counters move only with its cursor: while the cursor is 0 they are all 0, so a
     -- job's first chunk need not read them.
-    local f
-    if first == '0' then
+    local f, record
+    local begins = ARGV[a + 9] == '1'
+    if begins then
+      f = redis.call('HMGET', task, 'status', 'cursor', 'started_at', 'deliveries', 'account',
+                     'origin')
+      record = not f[1] and redis.call('HGET', queued, string.match(task, ':task:(.*)$'))
+    elseif first == '0' then
       f = redis.call('HMGET', task, 'status', 'cursor', 'started_at', 'deliveries')
     else
       f = redis.call('HMGET', task, 'status', 'cursor', 'started_at', 'deliveries', 'processed',
                      'sent', 'scheduled', 'skipped', 'failed')
     end
     local status = f[1]
-    local begun = ARGV[a + 9] == '1' and (not status or status == 'queued')
+    local begun = begins and (not status or status == 'queued')
     if begun then status = 'processing' end
     cursor = f[2] or '0'
-    if status ~= 'processing' then
+    if begins and foreign(id, ARGV[a + 11], f, record) then
+      state = 'foreign'
+    elseif status ~= 'processing' then
       state = 'done'
       acks[#acks + 1] = id
     elseif cursor ~= first and tonumber(cursor) ~= tonumber(first) then
       state = 'stale'
       if begun then
         m = 0
-        put_start(a, k, f)
+        put_start(a, k, f, record)
         put('status', 'processing')
         redis.call('HSET', task, unpack(set, 1, m))
       end
@@ -118,19 +148,20 @@ while a <= #ARGV do
                    ARGV[a + 12], 'cursor', last, 'processed', ARGV[a + 3], 'finished_at', now,
                    'expires_at', expires)
       else
-        unqueue(k)
+        unqueue(k, record)
         redis.call('HSET', task, 'v', '1', 'type', ARGV[a + 10], 'account', ARGV[a + 11],
-                   'created_at', string.match(id, '^(%d+)-') or now, 'status', 'completed',
+                   'origin', id, 'created_at', string.match(id, '^(%d+)-') or now, 'status', 'completed',
                    'started_at', f[3] or now, 'deliveries',
                    f[4] and tostring(tonumber(f[4]) + 1) or '1', 'entry', id, 'total',
                    ARGV[a + 12], 'cursor', last, 'processed', ARGV[a + 3], 'finished_at', now,
                    'expires_at', expires)
       end
       redis.call('PEXPIRE', task, ttl)
+      expire_idem(k)
     else
       state, cursor = 'ok', last
       m = 0
-      if begun then put_start(a, k, f) end
+      if begun then put_start(a, k, f, record) end
       if final == '1' then
         put('status', 'completed')
       elseif begun then
@@ -163,13 +194,18 @@ while a <= #ARGV do
       if final == '1' then
         redis.call('PEXPIRE', task, ttl)
         if n > 0 or first ~= '0' then redis.call('PEXPIRE', KEYS[k + 1], ttl) end
+        expire_idem(k)
       end
     end
   end
   out[#out + 1] = state
   out[#out + 1] = tonumber(cursor) or 0
   a = a + 14 + 2 * n
-  k = k + 3
+  k = k + 4
 end
-if #acks > 0 then redis.call('XACK', stream, group, unpack(acks)) end
+-- Acknowledged entries go at once: one pending entry must not keep the rest in the stream.
+if #acks > 0 then
+  redis.call('XACK', stream, group, unpack(acks))
+  redis.call('XDEL', stream, unpack(acks))
+end
 return out

@@ -14,6 +14,7 @@
 #include "herald/queue/worker_pool.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/redis/script.hpp"
+#include "support/queue_fixture.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_awaitable.hpp"
 
@@ -24,131 +25,8 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using test::run_awaitable;
 
-// A job type for tests whose behaviour the test sets: throw, or ask for a retry, on the first
-// deliveries; every call is counted.
-struct scripted_handler : job_handler {
-  struct job : prepared_job {
-    scripted_handler* owner;
-    explicit job(scripted_handler* o) : owner(o) {}
-    std::uint64_t total() const override { return owner->items; }
-    asio::awaitable<chunk_result> run(const job_context& ctx, std::uint64_t begin,
-                                      std::uint64_t end) override {
-      ++owner->calls;
-      owner->deliveries_seen.push_back(ctx.deliveries);
-      if (ctx.deliveries <= owner->throw_first) throw std::runtime_error("scripted failure");
-      chunk_result r;
-      if (ctx.deliveries <= owner->retry_first) {
-        r.retry_after = 0ms;
-        r.retry_reason = "provider unavailable";
-        co_return r;
-      }
-      r.processed = end - begin;
-      for (auto i = begin; i < end; ++i) {
-        if (i % 2 == 0) {
-          ++r.sent;
-          r.outcomes.push_back({i, item_outcome::kind::sent, "p" + std::to_string(i), "", ""});
-        } else {
-          ++r.failed;
-          r.outcomes.push_back({i, item_outcome::kind::failed, "", "bad_item", "odd index"});
-        }
-      }
-      co_return r;
-    }
-  };
-  std::unique_ptr<prepared_job> prepare(std::string_view body) const override {
-    if (body.find("unparsable") != std::string_view::npos) throw bad_job("body.x: not allowed");
-    return std::make_unique<job>(const_cast<scripted_handler*>(this));
-  }
-  std::uint64_t items = 4;
-  std::uint64_t throw_first = 0, retry_first = 0;
-  mutable int calls = 0;
-  mutable std::vector<std::uint64_t> deliveries_seen;
-};
-
-class Queue : public ::testing::Test {
- protected:
-  void SetUp() override {
-    redis::client_config cfg;
-    cfg.url = server_.url();
-    shared_ = std::make_unique<redis::client>(io_.get_executor(), cfg);
-    blocking_ = std::make_unique<redis::client>(io_.get_executor(), cfg);
-    shared_->start();
-    blocking_->start();
-    store_ = std::make_unique<task_store>(*shared_, keys_, 60s);
-    add_builtin_handlers(handlers_);
-    scripted_ = std::make_shared<scripted_handler>();
-    handlers_.add("scripted", scripted_);
-  }
-
-  void TearDown() override {
-    if (pool_) {
-      pool_->drain();
-      auto deadline = std::chrono::steady_clock::now() + 10s;
-      while (!pool_done_ && std::chrono::steady_clock::now() < deadline) io_.run_one_for(50ms);
-      EXPECT_TRUE(pool_done_) << "the pool drained";
-    }
-    shared_->stop();
-    blocking_->stop();
-    io_.restart();
-    io_.run_for(50ms);
-  }
-
-  void start_pool(worker_config cfg = {}) {
-    cfg.consumer = "test-" + std::to_string(++pools_);
-    cfg.block = 100ms;
-    if (cfg.task_ttl == worker_config{}.task_ttl) cfg.task_ttl = 60s;  // as the store's
-    pool_ = std::make_unique<worker_pool>(io_.get_executor(), *shared_, *blocking_, keys_,
-                                          handlers_, cfg);
-    asio::co_spawn(io_, pool_->run(), [this](std::exception_ptr) { pool_done_ = true; });
-  }
-
-  // Runs the event loop until the task is in `status` (or `within` passes).
-  task_record wait_for(const std::string& id, task_status status,
-                       std::chrono::milliseconds within = 10s) {
-    return run_awaitable(io_, [&]() -> asio::awaitable<task_record> {
-      asio::steady_timer t(co_await asio::this_coro::executor);
-      auto deadline = std::chrono::steady_clock::now() + within;
-      for (;;) {
-        auto task = co_await store_->get(id);
-        if (task && task->status == status) co_return *task;
-        if (std::chrono::steady_clock::now() > deadline)
-          throw std::runtime_error("task " + id + " is "
-                                   + (task ? std::string(to_string(task->status)) : "missing")
-                                   + ", not " + std::string(to_string(status)));
-        t.expires_after(10ms);
-        co_await t.async_wait(asio::use_awaitable);
-      }
-    }());
-  }
-
-  std::string enqueue(new_job job) {
-    if (job.account.empty()) job.account = "acme";
-    return run_awaitable(io_, store_->enqueue(std::move(job))).task_id;
-  }
-
-  long long count(const std::vector<std::string>& cmd) { return server_.integer(cmd); }
-
-  // Runs the workers until their periodic trim has emptied the stream (or 5 s pass).
-  bool stream_trimmed() {
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (count({"XLEN", keys_.jobs()}) != 0) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io_.run_for(50ms);
-    }
-    return true;
-  }
-
-  test::redis_server server_;
-  asio::io_context io_{1};
-  queue_keys keys_{"herald", "default"};
-  std::unique_ptr<redis::client> shared_, blocking_;
-  std::unique_ptr<task_store> store_;
-  handler_registry handlers_;
-  std::shared_ptr<scripted_handler> scripted_;
-  std::unique_ptr<worker_pool> pool_;
-  bool pool_done_ = false;
-  int pools_ = 0;
-};
+using test_support::Queue;
+using test_support::scripted_handler;
 
 TEST_F(Queue, EnqueueScriptCreatesTheQueuedTaskAndItsEntryTogether) {
   auto id = enqueue({.type = "noop", .body = R"({"items": 3})", .total = 3});
@@ -203,7 +81,7 @@ TEST_F(Queue, AnIdempotencyKeyReturnsTheEarlierTaskAndEnqueuesNothing) {
   EXPECT_NE(other.task_id, first.task_id);
 }
 
-TEST_F(Queue, ABatchIsIndexedPerAccountAndStopsAtATaskIdInUse) {
+TEST_F(Queue, ABatchIsIndexedPerAccountAndRefusedWholeForATaskIdInUse) {
   // More jobs than enqueue.lua passes to one Redis command (1,000), two accounts.
   std::vector<new_job> jobs;
   for (int i = 0; i < 2500; ++i)
@@ -221,8 +99,8 @@ TEST_F(Queue, ABatchIsIndexedPerAccountAndStopsAtATaskIdInUse) {
   EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), done.back().task_id)
       << "newest first";
 
-  // A task id in use, by an existing task or by an earlier job of the same call: the jobs
-  // before it are enqueued (and indexed), it and those after it are not.
+  // A task id in use, by an existing task or by an earlier job of the same call: the call is
+  // refused whole, naming the job, and enqueues nothing (a client retrying it duplicates none).
   auto taken = done.front().task_id;
   for (const auto& in_use : {taken, std::string("twice")}) {
     std::vector<new_job> batch{{.type = "noop", .account = "acme", .body = "{}", .task_id = "b1"},
@@ -235,13 +113,15 @@ TEST_F(Queue, ABatchIsIndexedPerAccountAndStopsAtATaskIdInUse) {
       run_awaitable(io_, store_->enqueue(std::move(batch)));
       ADD_FAILURE() << "a task id in use was accepted";
     } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("job 2: task_id"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos) << e.what();
     }
-    EXPECT_TRUE(run_awaitable(io_, store_->get("b1" + in_use)));
-    EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), "b1" + in_use);
+    EXPECT_FALSE(run_awaitable(io_, store_->get("b1" + in_use)));
+    EXPECT_EQ(server_.command({"LINDEX", keys_.account_tasks("acme"), "0"}), done.back().task_id);
     EXPECT_FALSE(run_awaitable(io_, store_->get("b3" + in_use)));
   }
-  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2502);
+  EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2500);
+  EXPECT_EQ(count({"HLEN", keys_.queued()}), 2500);
   EXPECT_EQ(run_awaitable(io_, store_->get(taken))->account, "globex") << "left as it was";
 
   // An idempotency key and a run_at together: both kept on the task.
@@ -583,8 +463,8 @@ TEST_F(Queue, TheEnqueueScriptCalledAsItsHeaderSaysEnqueuesBothKindsOfJob) {
        keys_.account_tasks("acme"), keys_.account_tasks("globex"), keys_.task("mine-1"),
        keys_.idempotency("globex", "order-9"), keys_.task("mine-2"),
        keys_.idempotency("globex", "order-9"),
-       // now, task_ttl, index_max, the accounts, n
-       now, "60000", "100", "2", "acme", "globex", "3",
+       // now, task_ttl, index_max, max_job_bytes, the accounts, n
+       now, "60000", "100", "0", "2", "acme", "globex", "3",
        // a new id, not looked up
        "n", "0b6f4c8e-5d1c-4c43-9a3e-1b2f1f0f6a01", "noop", "acme", R"({"items": 2})", "2",
        // a checked id with an idempotency key, then the same key again
@@ -611,6 +491,7 @@ TEST_F(Queue, TheEnqueueScriptCalledAsItsHeaderSaysEnqueuesBothKindsOfJob) {
                                  now,
                                  "60000",
                                  "100",
+                                 "16",
                                  "1",
                                  "acme",
                                  "1"};
@@ -622,6 +503,9 @@ TEST_F(Queue, TheEnqueueScriptCalledAsItsHeaderSaysEnqueuesBothKindsOfJob) {
   EXPECT_NE(refused({"q", "x-2", "noop", "acme", "{}", ""}).find("kind must be n or c"),
             std::string::npos);
   EXPECT_NE(refused({"c", "x-3", "noop", "acme", "{}", "", "", ""}).find("KEYS[6] missing"),
+            std::string::npos);
+  EXPECT_NE(refused({"n", "x-4", "noop", "acme", R"({"items": 1000000})", ""})
+                .find("job 1: body is 18 bytes, over max_job_bytes (16)"),
             std::string::npos);
   EXPECT_EQ(count({"XLEN", keys_.jobs()}), 2);
 

@@ -308,6 +308,17 @@ const std::vector<option>& options() {
     t.push_back(duration_option("task_ttl", "how long finished tasks stay readable",
                                 &daemon_config::task_ttl, std::chrono::seconds(1),
                                 std::chrono::hours(24 * 3650)));
+    t.push_back(size_option("max_job_bytes",
+                            "the largest job body any enqueue path takes (script, HTTP, herald "
+                            "enqueue); a larger plain XADD is dead-lettered unread",
+                            &daemon_config::max_job_bytes, 1024, 1ULL << 30));
+    t.push_back(count_option("dead_max", "dead letters kept (the oldest go first)",
+                             &daemon_config::dead_max, 1, 100'000'000));
+    t.push_back(duration_option("consumer_idle_max",
+                                "a consumer of the group with nothing pending and idle this long "
+                                "(a heraldd that is gone) is removed",
+                                &daemon_config::consumer_idle_max, std::chrono::seconds(1),
+                                std::chrono::hours(24 * 365)));
     t.push_back({"tokens_file", "PATH",
                  "the API tokens file (SHA-256 hashes per account); empty: no tokens, every "
                  "API request is refused",

@@ -67,6 +67,7 @@ class noop_job final : public prepared_job {
 class noop_handler final : public job_handler {
  public:
   bool has_effects() const override { return false; }
+  bool instant() const override { return true; }
   std::unique_ptr<prepared_job> prepare(std::string_view body) const override {
     auto obj = parse_object(body);
     return std::make_unique<noop_job>(read_count(obj, "items", 1, max_items));

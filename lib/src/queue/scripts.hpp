@@ -21,6 +21,11 @@ HERALD_SCRIPT(cancel)
 HERALD_SCRIPT(trim)
 HERALD_SCRIPT(dead_retry)
 HERALD_SCRIPT(touch)
+HERALD_SCRIPT(note_error)
+HERALD_SCRIPT(purge_dead)
+HERALD_SCRIPT(read)
+HERALD_SCRIPT(reap)
+HERALD_SCRIPT(prune_index)
 #undef HERALD_SCRIPT
 
 }  // namespace herald::queue::scripts

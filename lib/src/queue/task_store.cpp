@@ -9,6 +9,7 @@
 #include <charconv>
 #include <unordered_set>
 
+#include "herald/common/gather.hpp"
 #include "herald/redis/client.hpp"
 #include "queue/scripts.hpp"
 
@@ -122,8 +123,12 @@ bool valid_account(std::string_view account) {
 }
 
 task_store::task_store(redis::client& redis, queue_keys keys, std::chrono::milliseconds task_ttl,
-                       std::uint64_t index_max)
-    : redis_(redis), keys_(std::move(keys)), task_ttl_(task_ttl), index_max_(index_max) {}
+                       std::uint64_t index_max, std::size_t max_job_bytes)
+    : redis_(redis),
+      keys_(std::move(keys)),
+      task_ttl_(task_ttl),
+      index_max_(index_max),
+      max_job_bytes_(max_job_bytes) {}
 
 asio::awaitable<std::vector<enqueued>> task_store::enqueue(std::vector<new_job> jobs) {
   // enqueue.lua's KEYS and ARGV (its header): the accounts' index keys first, then each job; a
@@ -141,14 +146,19 @@ asio::awaitable<std::vector<enqueued>> task_store::enqueue(std::vector<new_job> 
     if (!valid_account(j.account))
       throw std::invalid_argument("account: must be 1 to 64 characters of A-Za-z0-9_.-");
     if (j.type.empty()) throw std::invalid_argument("type: required");
+    if (max_job_bytes_ && j.body.size() > max_job_bytes_)
+      throw std::invalid_argument("body: " + std::to_string(j.body.size())
+                                  + " bytes, over max_job_bytes (" + std::to_string(max_job_bytes_)
+                                  + ")");
     if (std::find(accounts.begin(), accounts.end(), j.account) == accounts.end())
       accounts.push_back(j.account);
   }
   std::vector<std::string> keys{keys_.jobs(), keys_.delayed(), keys_.queued()};
   std::vector<std::string> args{std::to_string(now), std::to_string(task_ttl_.count()),
-                                std::to_string(index_max_), std::to_string(accounts.size())};
+                                std::to_string(index_max_), std::to_string(max_job_bytes_),
+                                std::to_string(accounts.size())};
   keys.reserve(3 + accounts.size() + 2 * jobs.size());
-  args.reserve(5 + accounts.size() + jobs.size() * 6);
+  args.reserve(6 + accounts.size() + jobs.size() * 6);
   for (auto account : accounts) {
     keys.push_back(keys_.account_tasks(account));
     args.emplace_back(account);
@@ -227,15 +237,33 @@ asio::awaitable<std::vector<task_record>> task_store::list(std::string account,
   std::vector<task_record> out;
   std::unordered_set<std::string> seen;
   const auto key = keys_.account_tasks(account);
-  const std::uint64_t page = std::clamp<std::uint64_t>(limit, 10, 1000);
+  const std::uint64_t page = 1000;
+  // The ids after the last one whose task exists: at the index's old end, they can go.
+  std::vector<std::string> trailing;
   for (std::uint64_t from = 0; out.size() < limit; from += page) {
-    auto ids = co_await redis_.exec("LRANGE", key, from, from + page - 1);
-    for (const auto& id : ids.as_array()) {
-      if (out.size() == limit) break;
-      if (!seen.insert(id.as_string()).second) continue;
-      if (auto t = co_await get(id.as_string(), account)) out.push_back(std::move(*t));
+    auto reply = co_await redis_.exec("LRANGE", key, from, from + page - 1);
+    const auto& ids = reply.as_array();
+    std::vector<asio::awaitable<std::optional<task_record>>> reads;
+    reads.reserve(ids.size());
+    for (const auto& id : ids) reads.push_back(get(id.as_string(), account));
+    auto tasks = co_await gather(std::move(reads));
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (tasks[i].error) std::rethrow_exception(tasks[i].error);
+      if (!*tasks[i].value) {
+        trailing.push_back(ids[i].as_string());
+        continue;
+      }
+      trailing.clear();
+      if (out.size() < limit && seen.insert(ids[i].as_string()).second)
+        out.push_back(std::move(**tasks[i].value));
     }
-    if (ids.as_array().size() < page) break;
+    if (ids.size() < page) {
+      if (!trailing.empty()) {
+        std::vector<std::string> keys{key};
+        co_await redis_.eval(scripts::prune_index(), keys, trailing);
+      }
+      break;
+    }
   }
   co_return out;
 }
@@ -278,8 +306,13 @@ asio::awaitable<std::vector<item_outcome>> task_store::items(std::string task_id
 
 asio::awaitable<std::optional<task_status>> task_store::cancel(std::string task_id,
                                                                std::string account) {
-  if (!valid_task_id(task_id)) co_return std::nullopt;
-  std::vector<std::string> keys{keys_.task(task_id), keys_.items(task_id), keys_.queued()};
+  if (!valid_task_id(task_id) || !valid_account(account)) co_return std::nullopt;
+  // cancel.lua re-arms the task's idempotency key, which it must be given: a task's key never
+  // changes, so reading it first is safe.
+  auto idem = co_await redis_.exec("HGET", keys_.task(task_id), "idempotency_key");
+  std::vector<std::string> keys{keys_.task(task_id), keys_.items(task_id), keys_.queued(),
+                                keys_.jobs(),        keys_.delayed(),      keys_.jobs()};
+  if (!idem.is_nil() && !idem.str().empty()) keys[5] = keys_.idempotency(account, idem.str());
   std::vector<std::string> args{account, std::to_string(now_ms()),
                                 std::to_string(task_ttl_.count()), task_id};
   auto r = co_await redis_.eval(scripts::cancel(), keys, args);
@@ -344,20 +377,32 @@ asio::awaitable<std::vector<dead_letter>> task_store::dead_letters(std::uint64_t
 asio::awaitable<bool> task_store::retry_dead(std::string id) {
   auto entry = co_await redis_.exec("XRANGE", keys_.dead(), id, id);
   if (entry.as_array().empty()) co_return false;
-  std::string task_id;
+  std::string task_id, account, idem;
   const auto& f = entry.as_array().at(0).as_array().at(1).as_array();
-  for (std::size_t i = 0; i + 1 < f.size(); i += 2)
+  for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
     if (f[i].str() == "task_id") task_id = f[i + 1].str();
-  std::vector<std::string> keys{keys_.dead(), keys_.jobs(), keys_.task(task_id)};
-  std::vector<std::string> args{id};
+    if (f[i].str() == "account") account = f[i + 1].str();
+    if (f[i].str() == "idempotency_key") idem = f[i + 1].str();
+  }
+  if (!valid_task_id(task_id) || !valid_account(account))
+    throw std::invalid_argument("dead letter " + id
+                                + ": it has no valid task_id and account; it cannot run again");
+  std::vector<std::string> keys{keys_.dead(),
+                                keys_.jobs(),
+                                keys_.task(task_id),
+                                keys_.items(task_id),
+                                keys_.queued(),
+                                keys_.account_tasks(account),
+                                idem.empty() ? keys_.jobs() : keys_.idempotency(account, idem)};
+  std::vector<std::string> args{id, std::to_string(now_ms()), std::to_string(index_max_)};
   auto r = co_await redis_.eval(scripts::dead_retry(), keys, args);
   co_return !r.is_nil();
 }
 
 asio::awaitable<std::uint64_t> task_store::purge_dead() {
-  auto n = (co_await redis_.exec("XLEN", keys_.dead())).as_integer();
-  co_await redis_.exec("DEL", keys_.dead());
-  co_return static_cast<std::uint64_t>(n);
+  std::vector<std::string> keys{keys_.dead()};
+  co_return static_cast<std::uint64_t>(
+      (co_await redis_.eval(scripts::purge_dead(), keys, {})).as_integer());
 }
 
 asio::awaitable<std::uint64_t> task_store::trim() {

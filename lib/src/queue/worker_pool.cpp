@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <limits>
 #include <random>
 #include <set>
 #include <unordered_set>
@@ -28,7 +29,21 @@ using namespace std::chrono_literals;
 std::string default_consumer_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "herald");
-  return std::string(host) + "-" + std::to_string(::getpid());
+  // The task id generator's randomness; 8 hex digits make two starts' names differ.
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + new_task_id().substr(0, 8);
+}
+
+bool running_entries::insert(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  return ids_.insert(id).second;
+}
+void running_entries::erase(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  ids_.erase(id);
+}
+bool running_entries::contains(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  return ids_.contains(id);
 }
 
 namespace {
@@ -36,8 +51,13 @@ namespace {
 // One stream entry as the worker sees it.
 struct entry {
   std::string id;
-  std::string v, type, task_id, account, body;
-  bool retried = false;  // moved back from the delayed set after a handler asked to retry
+  std::string v, type, task_id, account, body, idempotency_key;
+  // The job's first entry id (or delayed token) when this entry was moved through the delayed
+  // set (a retry, a run_at): start.lua runs it only for the task of that origin.
+  std::string origin;
+  bool retried = false;          // moved back from the delayed set after a handler asked to retry
+  std::uint64_t body_bytes = 0;  // the body was over max_job_bytes: left in Redis (read.lua)
+  const std::string& origin_or_id() const { return origin.empty() ? id : origin; }
 };
 
 // Entries of an XREADGROUP reply ([[stream, [[id, fields], ...]]]) or of XAUTOCLAIM's second
@@ -63,8 +83,14 @@ void collect_entries(redis::reply& list, std::vector<entry>& out) {
         en.account = value;
       else if (name == "body")
         en.body = f[i + 1].take_str();
+      else if (name == "idempotency_key")
+        en.idempotency_key = value;
+      else if (name == "origin")
+        en.origin = value;
       else if (name == "retry_of")
         en.retried = true;
+      else if (name == "body_bytes")
+        std::from_chars(value.data(), value.data() + value.size(), en.body_bytes);
     }
     out.push_back(std::move(en));
   }
@@ -82,13 +108,16 @@ std::pair<std::uint64_t, std::uint64_t> id_order(std::string_view id) {
 }
 
 // Why an entry cannot be a job at all, naming the field; empty when it can.
-std::string envelope_problem(const entry& e) {
+std::string envelope_problem(const entry& e, std::size_t max_job_bytes) {
   if (e.v != "1") return e.v.empty() ? "v: required (1)" : "v: unsupported version \"" + e.v + "\"";
   if (e.task_id.empty()) return "task_id: required";
   if (!valid_task_id(e.task_id)) return "task_id: must be 1 to 64 characters of A-Za-z0-9_-";
   if (e.account.empty()) return "account: required";
   if (!valid_account(e.account)) return "account: must be 1 to 64 characters of A-Za-z0-9_.-";
   if (e.type.empty()) return "type: required";
+  if (e.body_bytes > 0)
+    return "body: " + std::to_string(e.body_bytes) + " bytes, over max_job_bytes ("
+           + std::to_string(max_job_bytes) + "); the body was not read";
   return {};
 }
 
@@ -108,6 +137,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         done_(ex_),
         random_(std::random_device{}()) {
     if (config_.consumer.empty()) config_.consumer = default_consumer_name();
+    if (!config_.running) config_.running = std::make_shared<running_entries>();
     if (config_.workers == 0) config_.workers = 1;
     if (config_.chunk_size == 0) config_.chunk_size = 1;
   }
@@ -189,24 +219,47 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      redis::command read("XREADGROUP", "GROUP", queue_keys::group, config_.consumer, "COUNT",
-                          std::min(free, config_.read_batch), "BLOCK", config_.block.count(),
-                          "STREAMS", keys_.jobs(), ">");
-      auto [ec, r] =
-          co_await blocking_.async_exec(std::move(read), asio::as_tuple(asio::use_awaitable));
-      if (ec && draining_) break;
-      if (ec) {
-        if (r.str().starts_with("NOGROUP")) {
+      // read.lua first, which never blocks and leaves an oversized body in Redis; when it finds
+      // nothing, a blocking read of one entry waits for the next.
+      std::vector<entry> entries;
+      std::vector<std::string> keys{keys_.jobs()};
+      std::vector<std::string> args{
+          std::string(queue_keys::group), config_.consumer,
+          std::to_string(std::min({free, config_.read_batch, read_count_})),
+          std::to_string(config_.max_job_bytes)};
+      std::string failure;
+      try {
+        auto r = co_await blocking_.eval(scripts::read(), keys, args);
+        collect_entries(r, entries);
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      if (failure.empty() && entries.empty() && !draining_) {
+        redis::command read("XREADGROUP", "GROUP", queue_keys::group, config_.consumer, "COUNT", 1,
+                            "BLOCK", config_.block.count(), "STREAMS", keys_.jobs(), ">");
+        auto [ec, r] =
+            co_await blocking_.async_exec(std::move(read), asio::as_tuple(asio::use_awaitable));
+        if (ec)
+          failure = ec == redis::errc::server_error ? r.str() : ec.message();
+        else if (!r.is_nil())
+          for (auto& stream : r.as_array()) collect_entries(stream.as_array().at(1), entries);
+      }
+      if (!failure.empty() && draining_) break;
+      if (!failure.empty()) {
+        if (failure.find("NOGROUP") != std::string::npos) {
           co_await try_ensure_group();
         } else {
-          warn_once("reading jobs", ec, r);
+          warn_once("reading jobs", failure);
           co_await sleep(200ms);
         }
         continue;
       }
-      if (r.is_nil()) continue;
-      std::vector<entry> entries;
-      for (auto& stream : r.as_array()) collect_entries(stream.as_array().at(1), entries);
+      if (entries.empty()) continue;
+      std::size_t bytes = 0;
+      for (const auto& e : entries) bytes += e.body.size();
+      read_count_ = std::clamp<std::size_t>(
+          config_.max_read_bytes / std::max<std::size_t>(1, bytes / entries.size()), 1,
+          config_.read_batch);
       co_await start_entries(std::move(entries), true);
     }
   }
@@ -222,17 +275,23 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   }
 
   void warn_once(std::string_view what, boost::system::error_code ec, const redis::reply& r) {
+    warn_once(what, ec == redis::errc::server_error ? r.str() : ec.message());
+  }
+  void warn_once(std::string_view what, const std::string& message) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_warning_ < 5s) return;
     last_warning_ = now;
-    spdlog::warn("queue: {}: {}", what, ec == redis::errc::server_error ? r.str() : ec.message());
+    spdlog::warn("queue: {}: {}", what, message);
   }
 
   // Parses what was handed to this consumer, dead-letters what can never run, and starts the rest.
-  // `fresh`: read with XREADGROUP ">", so delivered for the first time. A fresh job without
-  // effects (job_handler::has_effects) that fits in one chunk skips start.lua: its commit starts
-  // the task (commit.lua, `begins`). Jobs with effects are started by start.lua, which drops those
-  // whose task was cancelled while queued.
+  // `fresh`: read with XREADGROUP ">", so delivered for the first time. A fresh job that is
+  // instant and without effects (job_handler::instant, has_effects) and fits in one chunk skips
+  // start.lua: its commit starts the task (commit.lua, `begins`). Other jobs are started by
+  // start.lua, which drops those whose task was cancelled while queued and refuses those whose
+  // task id is another job's. An entry this process runs already (claimed back from ourselves)
+  // is left alone, and one of a type no handler here knows is left pending for a worker that
+  // knows it (a rolling deploy), until it has been delivered max_deliveries times.
   asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh) {
     struct candidate {
       entry e;
@@ -240,7 +299,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     };
     std::vector<candidate> ready;
     for (auto& e : entries) {
-      std::string problem = envelope_problem(e);
+      std::string problem = envelope_problem(e, config_.max_job_bytes);
       std::unique_ptr<prepared_job> job;
       const job_handler* h = nullptr;
       if (problem.empty()) {
@@ -248,14 +307,17 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           job = prepare(*h, e.body, problem);
           std::string().swap(e.body);  // the prepared job holds what it needs
         } else {
-          problem = "type: unknown job type \"" + e.type + "\"";
+          co_await unknown_type(e, fresh);
+          continue;
         }
       }
       if (!problem.empty()) {
-        co_await dead_letter(e, problem, 0);
+        co_await dead_letter(e, problem, fresh ? 1 : 0);  // 0: as Redis counted them
         continue;
       }
-      if (fresh && !e.retried && !h->has_effects() && job->total() <= config_.chunk_size) {
+      const bool derived = e.retried || !e.origin.empty();
+      if (fresh && !derived && h->instant() && !h->has_effects()
+          && job->total() <= config_.chunk_size) {
         launch(std::move(e), std::move(job), 0, 1, true);
         continue;
       }
@@ -270,8 +332,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     for (const auto& c : ready) {
       keys.push_back(keys_.task(c.e.task_id));
       keys.push_back(keys_.account_tasks(c.e.account));
-      args.insert(args.end(),
-                  {c.e.id, c.e.task_id, c.e.type, c.e.account, std::to_string(c.job->total())});
+      args.insert(args.end(), {c.e.id, c.e.task_id, c.e.type, c.e.account,
+                               std::to_string(c.job->total()), c.e.origin});
     }
     redis::reply started;
     try {
@@ -287,16 +349,49 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       const std::string& state = r.at(0).str();
       auto cursor = static_cast<std::uint64_t>(r.at(1).integer());
       auto deliveries = static_cast<std::uint64_t>(r.at(2).integer());
-      if (state == "run") {
-        launch(std::move(ready[i].e), std::move(ready[i].job), cursor, deliveries, false);
+      auto& c = ready[i];
+      if (state == "run" && cursor > c.job->total()) {
+        co_await dead_letter(c.e,
+                             "the task's cursor (" + std::to_string(cursor) + ") is past the job's "
+                                 + std::to_string(c.job->total()) + " items",
+                             deliveries);
+      } else if (state == "run") {
+        launch(std::move(c.e), std::move(c.job), cursor, deliveries, false);
       } else if (state == "exceeded") {
         std::string last = r.at(4).str();
         std::string reason = "delivered " + std::to_string(deliveries - 1)
                              + " times without finishing"
                              + (last.empty() ? "" : "; last error: " + last);
-        co_await dead_letter(ready[i].e, reason, deliveries - 1);
+        co_await dead_letter(c.e, reason, deliveries - 1);
+      } else if (state == "foreign") {
+        co_await dead_letter(c.e, std::string(task_id_in_use), fresh ? 1 : 0);
       }
     }
+  }
+
+  static constexpr std::string_view task_id_in_use = "task_id already in use by another job";
+
+  // An entry of a type no handler here knows: left pending (not touched, so claimed again after
+  // claim_idle, by whichever worker) until delivered more than max_deliveries times.
+  asio::awaitable<void> unknown_type(const entry& e, bool fresh) {
+    std::uint64_t deliveries = 1;
+    if (!fresh) {
+      auto [ec, r] = co_await shared_.async_exec(
+          redis::command("XPENDING", keys_.jobs(), queue_keys::group, e.id, e.id, 1),
+          asio::as_tuple(asio::use_awaitable));
+      if (!ec && !r.as_array().empty()) deliveries = r.as_array()[0].as_array().at(3).integer();
+    }
+    if (deliveries <= config_.max_deliveries) {
+      spdlog::warn(
+          "task {}: job type \"{}\" is unknown to this worker; left for one that knows it "
+          "(delivery {} of {})",
+          e.task_id, e.type, deliveries, config_.max_deliveries);
+      co_return;
+    }
+    co_await dead_letter(e,
+                         "type: unknown job type \"" + e.type + "\" (no worker knew it in "
+                             + std::to_string(deliveries - 1) + " deliveries)",
+                         deliveries - 1);
   }
 
   void launch(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
@@ -304,6 +399,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     ++stats_.started;
     ++running_;
     running_entries_.insert(e.id);
+    config_.running->insert(e.id);
     asio::co_spawn(ex_, run_job(std::move(e), std::move(job), cursor, deliveries, begins),
                    asio::detached);
   }
@@ -320,10 +416,13 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> dead_letter(const entry& e, const std::string& reason,
                                     std::uint64_t deliveries) {
-    bool has_task = valid_task_id(e.task_id);
-    std::vector<std::string> keys{keys_.jobs(), keys_.dead(),
+    bool has_task = valid_task_id(e.task_id) && valid_account(e.account);
+    std::vector<std::string> keys{keys_.jobs(),
+                                  keys_.dead(),
                                   keys_.task(has_task ? e.task_id : "-"),
-                                  keys_.items(has_task ? e.task_id : "-"), keys_.queued()};
+                                  keys_.items(has_task ? e.task_id : "-"),
+                                  keys_.queued(),
+                                  idempotency_key(e)};
     std::vector<std::string> args{std::string(queue_keys::group),
                                   e.id,
                                   reason,
@@ -333,7 +432,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
                                   e.type,
                                   e.account,
                                   has_task ? "" : "no_task",
-                                  e.task_id};
+                                  e.task_id,
+                                  std::to_string(config_.dead_max),
+                                  std::to_string(config_.max_job_bytes)};
     try {
       co_await shared_.eval(scripts::dead_letter(), keys, args);
       ++stats_.dead;
@@ -342,6 +443,12 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     } catch (const std::exception& ex) {
       spdlog::warn("task {}: cannot dead-letter entry {}: {}", e.task_id, e.id, ex.what());
     }
+  }
+
+  // The job's idempotency key, or the stream's key where a script takes one and it has none.
+  std::string idempotency_key(const entry& e) const {
+    if (e.idempotency_key.empty() || !valid_account(e.account)) return keys_.jobs();
+    return keys_.idempotency(e.account, e.idempotency_key);
   }
 
   // --- running a job ---------------------------------------------------------------------------
@@ -372,7 +479,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         if (!error.empty()) {
           ++stats_.errors;
           spdlog::error("task {}: items {}..{} failed: {}", e.task_id, cursor, end, error);
-          co_await note_error(e.task_id, error, begins);
+          co_await note_error(e, error, begins);
           break;  // left pending: delivered again once claimed
         }
         if (r.retry_after) {
@@ -391,6 +498,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         } else if (state == "stale") {
           cursor = next;
           if (cursor >= total) break;
+        } else if (state == "foreign") {
+          co_await dead_letter(e, std::string(task_id_in_use), 1);
+          break;
         } else {
           if (state == "lost") ++stats_.lost;
           break;
@@ -400,6 +510,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       spdlog::warn("task {}: stopped, left for a claimer: {}", e.task_id, ex.what());
     }
     running_entries_.erase(e.id);
+    lost_entries_.erase(e.id);
+    config_.running->erase(e.id);
     --running_;
     wake_.cancel();
     if (draining_ && running_ == 0) done_.cancel();
@@ -494,13 +606,14 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       if (at < low) std::tie(low, lowest) = std::pair(at, &c.e->id);
       if (high < at) std::tie(high, highest) = std::pair(at, &c.e->id);
     }
-    redis::command cmd(verb, script, 2 + 3 * batch.size(), keys_.jobs());
+    redis::command cmd(verb, script, 2 + 4 * batch.size(), keys_.jobs());
     cmd.arg(keys_.queued());
     std::string key;
     for (const auto& c : batch) {
       cmd.arg(keys_.task(key, c.e->task_id));
       cmd.arg(keys_.items(key, c.e->task_id));
       cmd.arg(keys_.account_tasks(key, c.e->account));
+      cmd.arg(idempotency_key(*c.e));
     }
     cmd.arg(queue_keys::group)
         .arg(config_.consumer)
@@ -530,19 +643,17 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     return cmd;
   }
 
-  // A delivery that failed: its reason is kept for the dead letter it may become.
-  asio::awaitable<void> note_error(const std::string& task_id, std::string what, bool begins) {
-    auto key = keys_.task(task_id);
-    if (begins) {
-      // Not counted by start.lua: this delivery counts now.
-      auto [ec, r] = co_await shared_.async_exec(redis::command("HINCRBY", key, "deliveries", 1),
-                                                 asio::as_tuple(asio::use_awaitable));
-      (void)ec;
+  // A delivery that failed: its reason is kept for the dead letter it may become (note_error.lua:
+  // only on the job's own task, while it runs).
+  asio::awaitable<void> note_error(const entry& e, std::string what, bool begins) {
+    std::vector<std::string> keys{keys_.task(e.task_id), keys_.queued()};
+    std::vector<std::string> args{e.task_id, e.account, e.origin_or_id(), std::move(what),
+                                  begins ? "1" : "0"};
+    try {
+      co_await shared_.eval(scripts::note_error(), keys, args);
+    } catch (const std::exception& ex) {
+      spdlog::debug("task {}: cannot note the failure: {}", e.task_id, ex.what());
     }
-    auto [ec, r] =
-        co_await shared_.async_exec(redis::command("HSET", key, "last_error", std::move(what)),
-                                    asio::as_tuple(asio::use_awaitable));
-    (void)ec;
   }
 
   asio::awaitable<void> retry_later(const entry& e, std::uint64_t deliveries,
@@ -552,13 +663,15 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     std::chrono::milliseconds delay{0};
     for (std::uint64_t i = 0; i < deliveries; ++i) delay = b.next(random_());
     delay = std::max(delay, at_least);
-    std::vector<std::string> keys{keys_.jobs(), keys_.delayed(), keys_.task(e.task_id)};
+    std::vector<std::string> keys{keys_.jobs(), keys_.delayed(), keys_.task(e.task_id),
+                                  keys_.queued()};
     std::vector<std::string> args{std::string(queue_keys::group),
                                   config_.consumer,
                                   e.id,
-                                  std::to_string(now_ms() + delay.count()),
+                                  std::to_string(delay.count()),
                                   why,
-                                  begins ? "1" : "0"};
+                                  begins ? "1" : "0",
+                                  std::to_string(config_.task_ttl.count())};
     co_await shared_.eval(scripts::retry(), keys, args);
     if (promoter_sleep_) promoter_sleep_->cancel();  // it may be sleeping past the new due time
     ++stats_.retried;
@@ -589,6 +702,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         auto& a = r.as_array();
         std::vector<entry> entries;
         collect_entries(a.at(1), entries);
+        // What this process runs already only looked idle (the process was stopped, say): it is
+        // still ours, and never started twice.
+        std::erase_if(entries, [&](const entry& e) { return config_.running->contains(e.id); });
         if (!entries.empty()) {
           stats_.claimed += entries.size();
           spdlog::info("queue: claimed {} jobs idle for over {} ms", entries.size(),
@@ -603,9 +719,15 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
 
   // Keeps running jobs from looking idle to claimers; learns of those claimed away meanwhile.
   asio::awaitable<void> touch_loop() {
+    // Until the last chunk ends, draining or not: a running chunk must not look idle.
     auto period = std::max(config_.claim_idle / 3, std::chrono::milliseconds(50));
-    while (!draining_) {
-      co_await sleep(period);
+    while (!draining_ || running_ > 0) {
+      if (draining_) {
+        asio::steady_timer t(ex_, period);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      } else {
+        co_await sleep(period);
+      }
       if (running_entries_.empty()) continue;
       std::vector<std::string> keys{keys_.jobs()};
       std::vector<std::string> args{std::string(queue_keys::group), config_.consumer};
@@ -617,18 +739,33 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         spdlog::debug("queue: touching running jobs: {}", e.what());
         continue;
       }
-      for (const auto& id : r.as_array()) lost_entries_.insert(id.str());
+      // Only jobs still running: one whose last commit was in flight is gone already.
+      for (const auto& id : r.as_array())
+        if (running_entries_.contains(id.str())) lost_entries_.insert(id.str());
     }
   }
 
   // Removes acknowledged entries in bulk (trim.lua never touches a pending or undelivered one).
+  // Every few seconds (at most 10, at least half consumer_idle_max), also removes the consumers
+  // of instances that are gone (reap.lua).
   asio::awaitable<void> trim_loop() {
-    while (!draining_) {
+    const auto reap_every = static_cast<unsigned>(
+        std::clamp<std::int64_t>(config_.consumer_idle_max.count() / 2000, 1, 10));
+    for (unsigned round = 1; !draining_; ++round) {
       co_await sleep(1000ms);
       std::vector<std::string> keys{keys_.jobs()};
       std::vector<std::string> args{std::string(queue_keys::group)};
       try {
         co_await shared_.eval(scripts::trim(), keys, args);
+        if (round % reap_every != 0) continue;
+        args.push_back(std::to_string(config_.consumer_idle_max.count()));
+        args.push_back(config_.consumer);
+        auto gone = co_await shared_.eval(scripts::reap(), keys, args);
+        for (const auto& name : gone.as_array()) {
+          ++stats_.reaped;
+          spdlog::info("queue: removed consumer {}: nothing pending, idle for over {} ms",
+                       name.str(), config_.consumer_idle_max.count());
+        }
       } catch (const std::exception& e) {
         spdlog::debug("queue: trimming: {}", e.what());
       }
@@ -638,8 +775,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   asio::awaitable<void> promote_loop() {
     while (!draining_) {
       std::vector<std::string> keys{keys_.delayed(), keys_.jobs()};
-      auto now = now_ms();
-      std::vector<std::string> args{std::to_string(now), "100"};
+      std::vector<std::string> args{"100"};
       std::chrono::milliseconds pause = 1s;
       try {
         auto r = co_await shared_.eval(scripts::promote(), keys, args);
@@ -649,7 +785,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         if (moved >= 100)
           pause = 0ms;
         else if (next >= 0)
-          pause = std::clamp(std::chrono::milliseconds(next - now), 10ms, 1000ms);
+          pause = std::clamp(std::chrono::milliseconds(next), 10ms, 1000ms);
       } catch (const std::exception& e) {
         spdlog::debug("queue: promoting delayed jobs: {}", e.what());
       }
@@ -668,6 +804,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   std::size_t running_ = 0;
   int loops_ = 0;
   std::set<std::string> running_entries_;
+  std::size_t read_count_ = std::numeric_limits<std::size_t>::max();
   std::unordered_set<std::string> lost_entries_;
   static constexpr std::size_t max_commit_batch = 100;
   std::vector<commit_request> commits_;

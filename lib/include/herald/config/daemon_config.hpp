@@ -79,6 +79,13 @@ struct daemon_config {
   std::uint64_t max_deliveries = 5;
   // How long finished tasks stay readable.
   std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7);
+  // The largest job body any enqueue path takes; a larger entry is dead-lettered unread.
+  std::uint64_t max_job_bytes = 10 * 1024 * 1024;
+  // The dead-letter stream keeps its newest this many letters.
+  std::uint64_t dead_max = 10'000;
+  // A consumer of the group with nothing pending and idle this long (a heraldd that is gone) is
+  // removed.
+  std::chrono::milliseconds consumer_idle_max = std::chrono::minutes(10);
   // The API tokens file (SHA-256 hashes per account); empty: no tokens, the API refuses all.
   std::filesystem::path tokens_file;
   // Items one job may hold (an import_and_start job's `data`).

@@ -70,6 +70,10 @@ class job_handler {
   // Only a job without effects may take the fast path that runs a fresh one-chunk job before
   // its task is read: a task cancelled while queued would otherwise still see its job run once.
   virtual bool has_effects() const { return true; }
+  // Whether a job's chunk finishes at once (noop). Only a job without effects that is also
+  // instant takes the fast path: a job run before its task is written is invisible to status
+  // readers while it runs, so that may last no longer than an instant.
+  virtual bool instant() const { return false; }
 };
 
 class handler_registry {

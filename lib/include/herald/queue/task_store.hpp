@@ -55,11 +55,17 @@ class task_store {
  public:
   task_store(redis::client& redis, queue_keys keys,
              std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7),
-             std::uint64_t index_max = task_index_max);
+             std::uint64_t index_max = task_index_max,
+             std::size_t max_job_bytes = default_max_job_bytes);
+
+  // The largest job body any enqueue path takes (the HTTP body limit).
+  static constexpr std::size_t default_max_job_bytes = 10 * 1024 * 1024;
 
   const queue_keys& keys() const { return keys_; }
 
-  // Creates the tasks as `queued` and their entries, atomically per call (enqueue.lua).
+  // Creates the tasks as `queued` and their entries, atomically per call (enqueue.lua): all of
+  // them, or (a job refused: its task id in use, its body over max_job_bytes) none, with an
+  // error naming the job. A body's top-level `token` is not stored.
   boost::asio::awaitable<std::vector<enqueued>> enqueue(std::vector<new_job> jobs);
   boost::asio::awaitable<enqueued> enqueue(new_job job);
 
@@ -68,7 +74,9 @@ class task_store {
   // queued record rather than a hash (proto/redis-protocol.md); either reads the same.
   boost::asio::awaitable<std::optional<task_record>> get(std::string task_id,
                                                          std::string account = {});
-  // The account's newest tasks, newest first, at most `limit` (expired ones skipped).
+  // The account's newest tasks, newest first, at most `limit` (expired ones skipped; the ids of
+  // expired tasks at the index's old end are removed from it). Reads pages of ids, each page's
+  // tasks in one pipelined round trip.
   boost::asio::awaitable<std::vector<task_record>> list(std::string account, std::uint64_t limit);
   // Item outcomes with index in [from, from+limit), in index order.
   boost::asio::awaitable<std::vector<item_outcome>> items(std::string task_id, std::uint64_t from,
@@ -79,9 +87,10 @@ class task_store {
 
   boost::asio::awaitable<queue_stats> stats();
   boost::asio::awaitable<std::vector<dead_letter>> dead_letters(std::uint64_t limit = 100);
-  // Puts a dead letter back on the stream (dead_retry.lua); false when there is none with `id`.
+  // Puts a dead letter back on the stream (dead_retry.lua); false when there is none with `id`;
+  // throws when its task id is another task's now.
   boost::asio::awaitable<bool> retry_dead(std::string id);
-  // Removes every dead letter; returns how many there were.
+  // Removes every dead letter, atomically; returns how many there were.
   boost::asio::awaitable<std::uint64_t> purge_dead();
   // trim.lua: removes acknowledged entries only; returns how many.
   boost::asio::awaitable<std::uint64_t> trim();
@@ -91,6 +100,7 @@ class task_store {
   queue_keys keys_;
   std::chrono::milliseconds task_ttl_;
   std::uint64_t index_max_;
+  std::size_t max_job_bytes_;
 };
 
 // A queued record (`entry_id total account type`, the queued hash's value for a task no worker

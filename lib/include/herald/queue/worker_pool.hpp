@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -21,9 +23,26 @@ class client;
 
 namespace herald::queue {
 
+// The stream entries one process runs, across all its pools (one per thread, one consumer):
+// an entry claimed while it runs here (the process was stopped past claim_idle, say) is never
+// started a second time.
+class running_entries {
+ public:
+  // False when `id` runs already.
+  bool insert(const std::string& id);
+  void erase(const std::string& id);
+  bool contains(const std::string& id) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> ids_;
+};
+
 struct worker_config {
-  // This instance's consumer name in the group; empty: "<hostname>-<pid>".
+  // This instance's consumer name in the group; empty: default_consumer_name().
   std::string consumer;
+  // Shared by the pools of one process; empty: the pool's own.
+  std::shared_ptr<running_entries> running;
   // Jobs run at once.
   std::size_t workers = 256;
   // Items per chunk: the unit of progress, of commits and of what a crash may repeat.
@@ -35,6 +54,16 @@ struct worker_config {
   std::chrono::milliseconds claim_idle{30000};
   // Deliveries of one job before it is dead-lettered.
   std::uint64_t max_deliveries = 5;
+  // The largest job body; a larger one (a plain XADD) is dead-lettered without being read.
+  std::size_t max_job_bytes = 10 * 1024 * 1024;
+  // About how many bytes of job bodies one read brings in (fewer entries a read when they are
+  // large).
+  std::size_t max_read_bytes = 64 * 1024 * 1024;
+  // The dead-letter stream keeps its newest this many letters.
+  std::uint64_t dead_max = 10'000;
+  // A consumer of the group with nothing pending and idle this long is removed (a heraldd
+  // that is gone).
+  std::chrono::milliseconds consumer_idle_max = std::chrono::minutes(10);
   // How long finished tasks are kept.
   std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7);
   // An account's task index keeps its newest this many task ids.
@@ -53,6 +82,7 @@ struct worker_stats {
   std::uint64_t errors = 0;     // handler exceptions
   std::uint64_t claimed = 0;    // entries taken over from idle consumers
   std::uint64_t lost = 0;       // jobs given up because another consumer had claimed them
+  std::uint64_t reaped = 0;     // consumers of gone instances removed
 };
 
 class worker_pool {
@@ -78,7 +108,8 @@ class worker_pool {
   std::shared_ptr<impl> impl_;
 };
 
-// "<hostname>-<pid>".
+// "<hostname>-<pid>-<random>": unique per process start, also for containers where every
+// heraldd is PID 1 on one host name.
 std::string default_consumer_name();
 
 }  // namespace herald::queue
