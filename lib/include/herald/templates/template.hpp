@@ -18,12 +18,13 @@
 //   upper, lower  Unicode case mapping of each character (utf8proc): "иван" -> "ИВАН"
 //   capitalize    the first letter in title case, every other character lower case, as a Russian
 //                 marketer expects of a name: "иван" -> "Иван", "ИВАН" -> "Иван"
-//   date:"FMT"    reads YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM[:SS[.fff]][Z|±hh[:]mm], DD.MM.YYYY or
-//                 epoch seconds (a number, or a string of digits) and writes FMT, whose
-//                 conversions are %d %e %m %Y %y %H %M %S %F (%Y-%m-%d) %T (%H:%M:%S) %%. A
-//                 written date keeps its own wall-clock time (its offset is not applied); epoch
-//                 seconds are shown in UTC. Text that is not a date renders empty, so that a
-//                 following default applies.
+//   date:"FMT"    reads YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM[:SS[.fff]][Z|±hh[[:]mm]], D[D].M[M].YYYY
+//                 or epoch seconds (a number, or a string of digits; from 100,000,000,000 on,
+//                 milliseconds) and writes FMT, whose conversions are %d %m %Y %y %H %M %S,
+//                 %F (%Y-%m-%d), %T (%H:%M:%S), %% and the unpadded %-d %-m %-H %-M %-S; any
+//                 other is a compile error. A written date keeps its own wall-clock time (its
+//                 offset is not applied); epoch seconds are shown in UTC. Text that is not a
+//                 valid date renders empty, so that a following default applies.
 // Output is always valid UTF-8: bytes that are not (in the template or in a value) become U+FFFD.
 #pragma once
 
