@@ -390,7 +390,10 @@ std::string_view to_string(source s) {
   return "?";
 }
 
-compiled_template::compiled_template() : impl_(std::make_shared<const impl>()) {}
+compiled_template::compiled_template() {
+  static const std::shared_ptr<const impl> empty = std::make_shared<const impl>();
+  impl_ = empty;
+}
 
 std::string_view compiled_template::source_text() const {
   return impl_->source_text;
