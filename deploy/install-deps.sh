@@ -11,6 +11,7 @@ packages=(
   redis-server redis-tools
   geoip-database libgeoip-dev libmaxminddb-dev python3-jsonschema
   curl procps
+  libutf8proc-dev
 )
 
 missing=()
