@@ -12,10 +12,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "herald/delivery/rate_limit.hpp"
+#include "herald/delivery/shared_rate_limit.hpp"
 #include "herald/proto/scripts.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/redis/error.hpp"
-#include "herald/redis/script.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_awaitable.hpp"
 
@@ -26,25 +26,17 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using test::run_awaitable;
 
-const redis::script& gcra_script() {
-  static const redis::script s{std::string(proto::gcra_lua)};
-  return s;
-}
-
 struct answer {
   bool reserved;
   std::int64_t wait_ms;
 };
 
+// Through the library's own call of the script.
 asio::awaitable<answer> ask(redis::client& c, const std::string& key, double rate,
                             std::uint64_t burst, std::uint64_t n, std::int64_t max_wait_ms) {
-  const std::string keys[] = {key};
-  const std::string args[] = {std::to_string(rate), std::to_string(burst), std::to_string(n),
-                              std::to_string(max_wait_ms)};
-  auto r = co_await c.eval(gcra_script(), keys, args);
-  const auto& a = r.as_array();
-  if (a.size() != 2) throw std::runtime_error("gcra.lua: " + r.debug_string());
-  co_return answer{a[0].as_integer() == 1, a[1].as_integer()};
+  auto a =
+      co_await reserve_shared(c, key, gcra(rate, burst), n, std::chrono::milliseconds(max_wait_ms));
+  co_return answer{a.reserved, a.wait.count()};
 }
 
 // One instance's worker: its own event loop and its own connection, asking for `n` messages

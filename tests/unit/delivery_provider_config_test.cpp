@@ -217,6 +217,13 @@ TEST(delivery_provider_config, to_ini_hides_secrets_and_reads_back) {
             "connect_timeout_ms = 3000\n"
             "max_attempts = 5\n");
   EXPECT_EQ(ini.find("hunter2"), std::string::npos);
+  // Rates in plain decimals, as they are written.
+  EXPECT_NE(
+      to_ini(parse_provider("sb", values({{"kind", "sandbox"}}))).find("rate_per_s = 100000\n"),
+      std::string::npos);
+  EXPECT_NE(to_ini(parse_provider("sb", values({{"kind", "sandbox"}, {"rate_per_s", "0.001"}})))
+                .find("rate_per_s = 0.001\n"),
+            std::string::npos);
 }
 
 }  // namespace

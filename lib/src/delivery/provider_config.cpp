@@ -123,8 +123,8 @@ std::optional<std::uint64_t> whole_number(std::string_view text) {
 }
 
 std::string format_number(double d) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  char buf[512];  // fixed notation: enough for any rate down to 1e-300
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
   return ec == std::errc{} ? std::string(buf, end) : std::to_string(d);
 }
 
