@@ -192,10 +192,27 @@ TEST(Heraldd, CheckConfigNamesTheBadKeyAndExitsNonZero) {
   EXPECT_NE(*code, 0);
   EXPECT_NE(bad.log().find("log_level"), std::string::npos) << bad.log();
 
-  std::ofstream(conf) << "http_listen = 127.0.0.1:0\n";
+  // A provider section's bad value is named with its section, key and line; its token is not
+  // printed.
+  std::ofstream(conf) << "http_listen = 127.0.0.1:0\n[provider.lc]\nkind = leadconverter_bot\n"
+                         "base_url = https://lc.example\ntoken = s3cr3t-token\nburst = lots\n";
+  child_process bad_provider({HERALD_HERALDD, "--config", conf.string(), "--check-config"}, {},
+                             dir / "bad_provider.log");
+  code = bad_provider.wait_for(10s);
+  ASSERT_TRUE(code);
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(bad_provider.log().find("provider.lc: burst: must be a whole number from 1 to "
+                                    "1000000, not \"lots\" (from "
+                                    + conf.string() + " line 6)"),
+            std::string::npos)
+      << bad_provider.log();
+  EXPECT_EQ(bad_provider.log().find("s3cr3t-token"), std::string::npos) << bad_provider.log();
+
+  std::ofstream(conf) << "http_listen = 127.0.0.1:0\n[provider.sb]\nkind = sandbox\n";
   child_process good({HERALD_HERALDD, "--config", conf.string(), "--check-config"}, {},
                      dir / "good.log");
   EXPECT_EQ(good.wait_for(10s), 0) << good.log();
+  EXPECT_NE(good.log().find("[provider.sb]\nkind = sandbox\n"), std::string::npos) << good.log();
 
   child_process version({HERALD_HERALDD, "--version"}, {}, dir / "version.log");
   EXPECT_EQ(version.wait_for(10s), 0);

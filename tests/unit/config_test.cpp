@@ -243,7 +243,11 @@ TEST(config, file_errors_name_the_file_the_line_and_the_key) {
       {"workers = 3\njust words\n", errc::bad_file_syntax,
        "expected `key = value`, got \"just words\" on line 2"},
       {"[heraldd]\nworkers = 3\n", errc::bad_file_syntax,
-       "sections are not used ([heraldd] on line 1); write plain `key = value` lines"},
+       "unknown section [heraldd] on line 1; the only sections are [provider.NAME]"},
+      {"[provider.lc\nworkers = 3\n", errc::bad_file_syntax,
+       "unknown section [provider.lc on line 1; the only sections are [provider.NAME]"},
+      {"[provider.sb]\nkind = sandbox\nkind = sandbox\n", errc::duplicate_key,
+       "key \"provider.sb.kind\" is set twice, on lines 2 and 3"},
       {"= 3\n", errc::bad_file_syntax, "a value without a key on line 1"},
       {"workers = 3\n\nworkers = 4\n", errc::duplicate_key,
        "key \"workers\" is set twice, on lines 1 and 3"},
@@ -528,6 +532,103 @@ TEST(config, environment_of_splits_at_the_first_equals_sign) {
 }
 
 // deploy/heraldd.conf.example lists every key, commented out, with its real default.
+TEST(config, provider_sections_are_read_by_the_provider_component) {
+  herald::test::temp_dir dir;
+  const auto path = (dir / "h.conf").string();
+  write_file(path,
+             "workers = 3\n"
+             "[provider.lc]\n"
+             "kind = leadconverter_messages\n"
+             "base-url = https://api.example.com\n"
+             "token = t0k3n\n"
+             "rate_per_s = 200\n"
+             "\n"
+             "[ provider.sb ]\n"
+             "kind = sandbox\n");
+  auto r = load({"--config", path});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.workers, 3u) << "keys before a section are the daemon's";
+  ASSERT_EQ(r->config.providers.size(), 2u);
+  const auto& lc = r->config.providers.at("lc");
+  EXPECT_EQ(lc.kind, herald::delivery::provider_kind::leadconverter_messages);
+  EXPECT_EQ(lc.base_url, "https://api.example.com");
+  EXPECT_EQ(lc.token, "t0k3n");
+  EXPECT_EQ(lc.rate_per_s, 200);
+  EXPECT_EQ(r->config.providers.at("sb").kind, herald::delivery::provider_kind::sandbox);
+
+  // The file's keys are not the daemon's inside a section, and the reverse.
+  write_file(path, "[provider.sb]\nkind = sandbox\nworkers = 3\n");
+  r = load({"--config", path});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, herald::config::make_error_code(errc::invalid_value));
+  EXPECT_NE(r.error().message.find("provider.sb: unknown key \"workers\""), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("(from " + path + " line 3)"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(config, provider_environment_overrides_and_creates_providers) {
+  herald::test::temp_dir dir;
+  const auto path = (dir / "h.conf").string();
+  write_file(path,
+             "[provider.lc_main]\n"
+             "kind = leadconverter_messages\n"
+             "base_url = https://file.example.com\n"
+             "token = from-file\n"
+             "connect_timeout_ms = 100\n");
+  auto r = load({"--config", path}, {{"HERALD_PROVIDER_LC_MAIN_TOKEN", "from-env"},
+                                     {"HERALD_PROVIDER_LC_MAIN_URL", "https://env.example.com"},
+                                     {"HERALD_PROVIDER_LC_MAIN_CONNECT_TIMEOUT_MS", "250"},
+                                     {"HERALD_PROVIDER_LC_MAIN_TIMEOUT_MS", "5000"},
+                                     {"HERALD_PROVIDER_SB_KIND", "sandbox"},
+                                     {"HERALD_PROVIDER_SB_PATH", "/tmp/sb.jsonl"}});
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& lc = r->config.providers.at("lc_main");
+  EXPECT_EQ(lc.token, "from-env");
+  EXPECT_EQ(lc.base_url, "https://env.example.com") << "url replaces the file's base_url";
+  EXPECT_EQ(lc.connect_timeout, 250ms) << "the longest key wins: CONNECT_TIMEOUT_MS";
+  EXPECT_EQ(lc.timeout, 5000ms);
+  EXPECT_EQ(r->config.providers.at("sb").path, "/tmp/sb.jsonl");
+
+  auto typo = load({}, {{"HERALD_PROVIDER_SB_KIND", "sandbox"}, {"HERALD_PROVIDER_SB_PAHT", "x"}});
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().code, herald::config::make_error_code(errc::unknown_key));
+  EXPECT_EQ(
+      typo.error().message.rfind("HERALD_PROVIDER_SB_PAHT: not HERALD_PROVIDER_<NAME>_<KEY>", 0),
+      0u)
+      << typo.error().message;
+
+  auto bad = load({"--check-config"}, {{"HERALD_PROVIDER_LC_KIND", "leadconverter_bot"},
+                                       {"HERALD_PROVIDER_LC_BASE_URL", "http://a.example"},
+                                       {"HERALD_PROVIDER_LC_TOKEN", "sekrit"},
+                                       {"HERALD_PROVIDER_LC_RATE_PER_S", "x"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "provider.lc: rate_per_s: must be a positive number up to 1000000, not \"x\" (from "
+            "HERALD_PROVIDER_LC_RATE_PER_S)");
+  auto missing = load({"--check-config"}, {{"HERALD_PROVIDER_LC_TOKEN", "sekrit"}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message.rfind("provider.lc: kind: required", 0), 0u);
+}
+
+TEST(config, check_config_prints_providers_without_their_secrets) {
+  auto r = load({"--check-config"}, {{"HERALD_PROVIDER_CHAT_KIND", "chatbot_telegram"},
+                                     {"HERALD_PROVIDER_CHAT_BASE_URL", "https://c.example"},
+                                     {"HERALD_PROVIDER_CHAT_USER", "bob"},
+                                     {"HERALD_PROVIDER_CHAT_PASSWORD", "hunter2"}});
+  ASSERT_TRUE(r) << r.error().message;
+  const auto ini = herald::config::to_ini(r->config);
+  EXPECT_NE(ini.find("\n[provider.chat]\nkind = chatbot_telegram\n"), std::string::npos) << ini;
+  EXPECT_NE(ini.find("password = ***\n"), std::string::npos);
+  EXPECT_EQ(ini.find("hunter2"), std::string::npos);
+  // It reads back (with the secret as written: ***).
+  herald::test::temp_dir dir;
+  write_file(dir / "back.conf", ini);
+  auto back = load({"--config", (dir / "back.conf").string()});
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(herald::config::to_ini(back->config), ini);
+}
+
 TEST(config, the_example_file_lists_every_key_with_its_default) {
   const auto example = std::filesystem::path(HERALD_SOURCE_DIR) / "deploy/heraldd.conf.example";
   const auto text = read_file(example);

@@ -391,14 +391,20 @@ std::optional<config_error> read_file(const std::filesystem::path& path, std::st
   return std::nullopt;
 }
 
-// The flat INI file: `key = value` lines, `#` and `;` comment lines, blank lines. Values may be
-// wrapped in double quotes to keep surrounding spaces.
+// Each [provider.NAME] section's values by NAME, read by the delivery component.
+using provider_sections = std::map<std::string, delivery::provider_values, std::less<>>;
+
+// The INI file: `key = value` lines, `#` and `;` comment lines, blank lines. Values may be
+// wrapped in double quotes to keep surrounding spaces. The lines after `[provider.NAME]` are
+// that provider's (their keys are checked by delivery::parse_provider).
 std::optional<config_error> parse_file(const std::filesystem::path& path,
-                                       std::map<std::string, assignment>& out) {
+                                       std::map<std::string, assignment>& out,
+                                       provider_sections& providers) {
   std::string content;
   if (auto e = read_file(path, content)) return e;
   const std::string where = "config file " + path.string();
-  std::map<std::string, std::size_t> first_line;
+  std::map<std::string, std::size_t> first_line;  // by key, "provider.NAME.key" in a section
+  std::optional<std::string> section;             // NAME of the current [provider.NAME]
   std::size_t line_no = 0;
   std::string_view rest = content;
   while (!rest.empty()) {
@@ -410,8 +416,16 @@ std::optional<config_error> parse_file(const std::filesystem::path& path,
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
     const std::string at_line = " on line " + std::to_string(line_no);
     if (line.front() == '[') {
-      return fail(errc::bad_file_syntax, where + ": sections are not used (" + std::string(line)
-                                             + at_line + "); write plain `key = value` lines");
+      constexpr std::string_view provider_section = "provider.";
+      const auto inner = line.back() == ']' ? trim(line.substr(1, line.size() - 2)) : "";
+      if (!inner.starts_with(provider_section)) {
+        return fail(errc::bad_file_syntax, where + ": unknown section " + std::string(line)
+                                               + at_line
+                                               + "; the only sections are [provider.NAME]");
+      }
+      section = std::string(inner.substr(provider_section.size()));
+      providers[*section];  // an empty section is still a provider (missing its kind)
+      continue;
     }
     const auto eq = line.find('=');
     if (eq == std::string_view::npos) {
@@ -427,16 +441,54 @@ std::optional<config_error> parse_file(const std::filesystem::path& path,
     if (key.empty()) {
       return fail(errc::bad_file_syntax, where + ": a value without a key" + at_line);
     }
-    if (!find_option(key)) {
+    if (!section && !find_option(key)) {
       return fail(errc::unknown_key, where + ": unknown key " + in_quotes(key) + at_line
                                          + " (heraldd --help lists the keys)");
     }
-    if (auto [it, inserted] = first_line.emplace(key, line_no); !inserted) {
-      return fail(errc::duplicate_key, where + ": key " + in_quotes(key)
+    const std::string scoped = section ? "provider." + *section + "." + key : key;
+    if (auto [it, inserted] = first_line.emplace(scoped, line_no); !inserted) {
+      return fail(errc::duplicate_key, where + ": key " + in_quotes(scoped)
                                            + " is set twice, on lines " + std::to_string(it->second)
                                            + " and " + std::to_string(line_no));
     }
-    out[key] = {std::string(value), "from " + path.string() + " line " + std::to_string(line_no)};
+    std::string origin = "from " + path.string() + " line " + std::to_string(line_no);
+    if (section) {
+      providers[*section][key] = {std::string(value), std::move(origin)};
+    } else {
+      out[key] = {std::string(value), std::move(origin)};
+    }
+  }
+  return std::nullopt;
+}
+
+// HERALD_PROVIDER_<NAME>_<KEY> variables, over the file's sections: KEY is the longest provider
+// key the name ends with, NAME (lowercased) what is before it. One that ends with no key is an
+// error rather than ignored: it can only be a misspelt provider setting.
+std::optional<config_error> read_provider_environment(const environment& env,
+                                                      provider_sections& providers) {
+  constexpr std::string_view prefix = "HERALD_PROVIDER_";
+  for (auto it = env.lower_bound(prefix); it != env.end() && it->first.starts_with(prefix); ++it) {
+    const std::string_view rest = std::string_view(it->first).substr(prefix.size());
+    std::string_view key;
+    for (auto k : delivery::provider_keys()) {
+      const std::string suffix = "_" + upper_env_name(k).substr(std::string_view("HERALD_").size());
+      if (k.size() > key.size() && rest.size() > suffix.size() && rest.ends_with(suffix)) key = k;
+    }
+    if (key.empty()) {
+      std::string list;
+      for (auto k : delivery::provider_keys()) list += (list.empty() ? "" : ", ") + std::string(k);
+      return fail(errc::unknown_key, it->first
+                                         + ": not HERALD_PROVIDER_<NAME>_<KEY> with KEY one of "
+                                         + list + " (in capitals)");
+    }
+    std::string name(rest.substr(0, rest.size() - key.size() - 1));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto& values = providers[name];
+    // base_url and url are one setting: the variable replaces the file's, whichever it named.
+    if (key == "url") values.erase("base_url");
+    if (key == "base_url") values.erase("url");
+    values[std::string(key)] = {it->second, "from " + it->first};
   }
   return std::nullopt;
 }
@@ -449,6 +501,8 @@ std::string help_text(const daemon_config& defaults) {
       "Settings come from the INI file given by --config (`key = value` lines), then from\n"
       "HERALD_<KEY> environment variables, then from --key flags; each wins over the ones\n"
       "before. Durations: 500ms, 30s, 5m, 2h, 7d or seconds. Sizes: 16KiB, 10MiB or bytes.\n"
+      "Messaging providers are `[provider.NAME]` sections of the file (keys: kind, base_url,\n"
+      "token, ...), each key overridable by HERALD_PROVIDER_<NAME>_<KEY>.\n"
       "\n"
       "  --config FILE     read settings from FILE (/etc/herald/heraldd.conf under systemd)\n"
       "  --check-config    validate the configuration, print it and exit (non-zero if invalid)\n"
@@ -594,6 +648,7 @@ std::string to_ini(const daemon_config& config) {
         !value.empty() && (value.front() == ' ' || value.back() == ' ' || value.front() == '"');
     out += std::string(o.key) + " = " + (needs_quotes ? "\"" + value + "\"" : value) + "\n";
   }
+  for (const auto& [name, provider] : config.providers) out += "\n" + delivery::to_ini(provider);
   return out;
 }
 
@@ -642,13 +697,15 @@ boost::system::result<loaded_config, config_error> load_config(int argc, const c
 
   // Lowest precedence first; a later source replaces an earlier one's value.
   std::map<std::string, assignment> values;
+  provider_sections providers;
   if (vm.count("config")) {
     result.config_file = vm["config"].as<std::string>();
     if (result.config_file.empty()) {
       return fail(errc::bad_command_line, "--config: the file name is empty");
     }
-    if (auto e = parse_file(result.config_file, values)) return *e;
+    if (auto e = parse_file(result.config_file, values, providers)) return *e;
   }
+  if (auto e = read_provider_environment(env, providers)) return *e;
   for (const auto& o : options()) {
     const auto name = upper_env_name(o.key);
     if (auto it = env.find(name); it != env.end()) {
@@ -669,6 +726,13 @@ boost::system::result<loaded_config, config_error> load_config(int argc, const c
     if (auto why = o.set(config, it->second.value)) {
       return fail(errc::invalid_value,
                   std::string(o.key) + ": " + *why + " (" + it->second.origin + ")");
+    }
+  }
+  for (const auto& [name, section] : providers) {
+    try {
+      config.providers.insert_or_assign(name, delivery::parse_provider(name, section));
+    } catch (const std::invalid_argument& e) {
+      return fail(errc::invalid_value, e.what());
     }
   }
   return result;

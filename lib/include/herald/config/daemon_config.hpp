@@ -16,6 +16,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include "herald/delivery/provider_config.hpp"
 #include "herald/log/log.hpp"
 
 namespace herald::config {
@@ -93,6 +94,10 @@ struct daemon_config {
   // detect_geo's database: a MaxMind-format file (country, region, city); empty: Debian's GeoIP
   // country databases (package geoip-database).
   std::filesystem::path geo_db;
+
+  // The messaging providers by name: the file's [provider.NAME] sections with their
+  // HERALD_PROVIDER_<NAME>_<KEY> overrides (delivery/provider_config.hpp has the keys).
+  std::map<std::string, delivery::provider_config, std::less<>> providers;
 };
 
 // What the command line asks heraldd to do.
@@ -142,9 +147,10 @@ using environment = std::map<std::string, std::string, std::less<>>;
 environment environment_of(const char* const* envp);
 
 // Reads the configuration: defaults, then the --config INI file, then HERALD_* variables of
-// `env` (unknown ones ignored), then flags; each source wins over the ones before. --help and
-// --version are answered without reading anything else. For SIGHUP, call it again with the
-// same argv and the current environment: the file and environment are re-read, flags still win.
+// `env` (unknown ones ignored, except a HERALD_PROVIDER_* naming no provider key), then flags;
+// each source wins over the ones before. --help and --version are answered without reading
+// anything else. For SIGHUP, call it again with the same argv and the current environment: the
+// file and environment are re-read, flags still win.
 boost::system::result<loaded_config, config_error> load_config(int argc, const char* const* argv,
                                                                const environment& env);
 
