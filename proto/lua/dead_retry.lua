@@ -28,7 +28,10 @@ if job.body_bytes then
 end
 local f = redis.call('HMGET', KEYS[3], 'status', 'account', 'dead_letter')
 if f[1] or f[2] then
-  if f[3] ~= ARGV[1] or f[2] ~= job.account then
+  -- The task this letter failed: its dead_letter is this one (or, for a task failed by other
+  -- means, it is failed and has none), and it is of the letter's account.
+  local failed_by_it = f[3] == ARGV[1] or (not f[3] and f[1] == 'failed')
+  if not failed_by_it or f[2] ~= job.account then
     return redis.error_reply('ERR task_id ' .. tostring(job.task_id)
                              .. ' is in use by another task')
   end

@@ -31,12 +31,14 @@ TEST(LargeJobs, FifteenTwentyMegabyteJobsAreDeadLetteredUnreadAndHeralddKeepsSer
   // "delivered 6 times without finishing", never having run; RSS peaked at 809 MB.
   redis_server redis;
   heraldd_process heraldd({.redis_url = redis.url(), .extra_env = {"HERALD_CLAIM_IDLE=1s"}});
-  // One MULTI of 15 XADDs, made inside Redis so that the test need not send 300 MB.
+  // 15 XADDs in one step, made inside Redis so that the test need not send 300 MB (Redis takes
+  // seconds over them on a busy machine).
   redis.command({"EVAL",
                  "local body = string.rep(' ', 20 * 1024 * 1024) "
                  "for i = 1, 15 do redis.call('XADD', KEYS[1], '*', 'v', '1', 'type', 'noop', "
                  "'task_id', 'huge-' .. i, 'account', 'acme', 'body', body) end return 15",
-                 "1", jobs});
+                 "1", jobs},
+                120s);
   auto started = std::chrono::steady_clock::now();
   ASSERT_TRUE(wait_until(
       [&] {

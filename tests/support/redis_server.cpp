@@ -92,13 +92,15 @@ std::string flatten(const redisReply* r) {
 
 }  // namespace
 
-std::string redis_server::command(const std::vector<std::string>& args) const {
+std::string redis_server::command(const std::vector<std::string>& args,
+                                  std::chrono::milliseconds timeout) const {
   timeval tv{2, 0};
   std::unique_ptr<redisContext, context_deleter> c(
       opts_.tcp ? redisConnectWithTimeout("127.0.0.1", port_, tv)
                 : redisConnectUnixWithTimeout(socket_.c_str(), tv));
   if (!c || c->err) throw std::runtime_error("cannot connect to the test redis-server");
-  redisSetTimeout(c.get(), tv);
+  redisSetTimeout(c.get(), timeval{static_cast<time_t>(timeout.count() / 1000),
+                                   static_cast<suseconds_t>(timeout.count() % 1000 * 1000)});
   auto call = [&](const std::vector<std::string>& a) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;

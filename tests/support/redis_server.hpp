@@ -2,6 +2,7 @@
 // port, no persistence unless asked, stopped (and reaped) when the object goes.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,7 +39,8 @@ class redis_server {
 
   // One command over a fresh blocking connection; the reply flattened to text (arrays joined
   // by '\n', nil as "(nil)", integers in decimal). Throws on a connection failure.
-  std::string command(const std::vector<std::string>& args) const;
+  std::string command(const std::vector<std::string>& args,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(2)) const;
   long long integer(const std::vector<std::string>& args) const;
 
  private:
