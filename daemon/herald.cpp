@@ -11,15 +11,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <mutex>
 #include <optional>
-#include <sstream>
 
 #include "herald/cli/command_line.hpp"
 #include "herald/cli/job_file.hpp"
@@ -84,28 +79,6 @@ std::string redacted(const std::string& url) {
   return ep ? ep->redacted() : std::string("(invalid URL)");
 }
 
-// The file's contents, or stdin's for "-".
-std::string read_input(const std::string& file) {
-  std::string text;
-  if (file == "-") {
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw cli_error(exit_code::usage, std::string("stdin: ") + std::strerror(errno));
-      if (n == 0) break;
-      text.append(buf, static_cast<std::size_t>(n));
-    }
-    if (text.empty()) throw cli_error(exit_code::usage, "stdin: empty; expected a job as JSON");
-    return text;
-  }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw cli_error(exit_code::usage, file + ": cannot read: " + std::strerror(errno));
-  text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) throw cli_error(exit_code::usage, file + ": read error");
-  return text;
-}
-
 // The enqueue command's job, validated before Redis is even contacted.
 queue::new_job read_enqueue_job(const cli::command_line& cl, const cli::target& t) {
   queue::handler_registry handlers;
@@ -119,7 +92,7 @@ queue::new_job read_enqueue_job(const cli::command_line& cl, const cli::target& 
   overrides.run_at = cl.run_at;
   overrides.default_account = t.account;
   const std::string where = cl.file == "-" ? "stdin" : cl.file;
-  auto text = read_input(cl.file);
+  auto text = cli::read_job_input(cl.file);
   try {
     return cli::read_job(text, overrides, handlers, queue::now_ms());
   } catch (const cli_error& e) {

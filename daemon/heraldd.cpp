@@ -314,6 +314,10 @@ class heraldd {
     herald::profiles::import_settings import;
     import.prefix = config_.prefix;
     import.limits.max_items = config_.max_job_items;
+    import.limits.max_profile_fields = config_.max_profile_fields;
+    import.limits.max_field_tags = config_.max_field_tags;
+    import.limits.max_field_bytes = config_.max_field_bytes;
+    import.limits.max_profile_subscriptions = config_.max_profile_subscriptions;
     import.geo = geo_;
     herald::profiles::add_import_handler(handlers, import);
     herald::queue::worker_config workers;

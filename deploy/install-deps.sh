@@ -9,7 +9,7 @@ packages=(
   libhiredis-dev libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libsystemd-dev libssl-dev
   redis-server redis-tools
-  geoip-database libgeoip-dev libmaxminddb-dev python3-jsonschema
+  geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
   curl procps
   libutf8proc-dev
 )

@@ -4,12 +4,15 @@
 --
 -- A lookup is described by groups: the earliest-created profile (lowest score) found in any
 -- group wins; a group of several index keys finds the profiles present under every one of them.
+-- Every key a call touches is in KEYS, all in the database's hash tag ({pdb:A:D}), so that the
+-- script runs on a Cluster node (no key is built here from a prefix).
 --
 --   match  KEYS = each lookup's index keys, group after group, lookup after lookup
---          ARGV = {"match", profile key prefix ("P:{pdb:A:D}:p:"), lookups,
---                  then for each: id ("" to search), groups, size of each group...}
---          → for each lookup: nil, or {id, version, seq, doc} of the profile it finds (the one
---            whose id is given, else the earliest created its groups find)
+--          ARGV = {"match", lookups, then for each: groups, size of each group...}
+--          → for each lookup: the id of the earliest created profile its groups find, or false
+--   read   KEYS = profile keys
+--          ARGV = {"read"}
+--          → for each key: {version, seq, doc}, or false when there is no such profile
 --   write  KEYS = {seq key, then for each write: its profile key and its keys (below)}
 --          ARGV = {"write", writes, then for each write its arguments}
 --          create: keys {profile, the lookup's index keys..., index keys to add...};
@@ -21,35 +24,38 @@
 --            (changed since it was read) or "gone"
 --
 -- The profile's hash holds v (version, from 1), s (creation sequence: every index entry's score)
--- and d (the document). Index entries are members of sorted sets scored by s.
+-- and d (the document). Index entries are members of sorted sets scored by s: a profile has one
+-- score in every set, so a group's earliest profile is the lowest score all its sets share.
 
--- The earliest profile under all of KEYS[first .. first + n - 1]: id and score, or nil.
+-- Index reads one group's lookup may make: a group of large sets that share nothing is refused
+-- rather than scanned (the script must not hold Redis).
+local max_steps = 2000
+
+-- The earliest profile under all of KEYS[first .. first + n - 1]: id and score, or nil. A
+-- leapfrog over the sets in score order: each read (O(log N)) finds a set's first member at or
+-- above the highest score seen, until every set agrees; at most max_steps reads.
 local function earliest(first, n)
   if n == 1 then
     local r = redis.call('ZRANGE', KEYS[first], 0, 0, 'WITHSCORES')
     if r[1] then return r[1], tonumber(r[2]) end
     return nil
   end
-  local small, count = first, nil
-  for i = first, first + n - 1 do
-    local c = redis.call('ZCARD', KEYS[i])
-    if c == 0 then return nil end
-    if not count or c < count then small, count = i, c end
-  end
-  for start = 0, count - 1, 100 do
-    local page = redis.call('ZRANGE', KEYS[small], start, start + 99, 'WITHSCORES')
-    for j = 1, #page, 2 do
-      local all = true
-      for i = first, first + n - 1 do
-        if i ~= small and not redis.call('ZSCORE', KEYS[i], page[j]) then
-          all = false
-          break
-        end
-      end
-      if all then return page[j], tonumber(page[j + 1]) end
+  local last = first + n - 1
+  local i, agreed, id, score, bound = first, 0, nil, nil, '-inf'
+  for _ = 1, max_steps do
+    local r = redis.call('ZRANGE', KEYS[i], bound, '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+    if not r[1] then return nil end
+    local s = tonumber(r[2])
+    if s == score then
+      agreed = agreed + 1
+      if agreed == n then return id, score end
+    else
+      id, score, bound, agreed = r[1], s, r[2], 1
     end
+    i = i == last and first or i + 1
   end
-  return nil
+  error({err = 'ERR profile.lua: a lookup group of ' .. n .. ' index keys needs more than '
+    .. max_steps .. ' reads (' .. KEYS[first] .. ' ...)'})
 end
 
 -- The lookup whose group count is ARGV[at] and whose keys start at KEYS[first]: the winner's id
@@ -91,19 +97,17 @@ end
 local op = ARGV[1]
 local out = {}
 if op == 'match' then
-  local prefix = ARGV[2]
-  local k, a = 1, 4
-  for i = 1, tonumber(ARGV[3]) do
-    local given = ARGV[a]
+  local k, a = 1, 3
+  for i = 1, tonumber(ARGV[2]) do
     local id
-    id, k, a = lookup(k, a + 1)
-    if given ~= '' then id = given end
-    out[i] = false
-    if id then
-      -- The profile's key: the prefix (in the index keys' hash tag, so in their slot) and the id.
-      local h = redis.call('HMGET', prefix .. id, 'v', 's', 'd')
-      if h[1] then out[i] = {id, h[1], h[2], h[3]} end
-    end
+    id, k, a = lookup(k, a)
+    out[i] = id or false
+  end
+  return out
+elseif op == 'read' then
+  for i = 1, #KEYS do
+    local h = redis.call('HMGET', KEYS[i], 'v', 's', 'd')
+    out[i] = h[1] and {h[1], h[2], h[3]} or false
   end
   return out
 elseif op == 'write' then

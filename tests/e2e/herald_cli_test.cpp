@@ -253,6 +253,30 @@ TEST_F(HeraldCli, RefusesABadJobNamingTheFieldAndEnqueuesNothing) {
   EXPECT_EQ(missing.code, 2);
   EXPECT_TRUE(contains(missing.err, "no-such.json: cannot read")) << missing.err;
 
+  // Hostile input (issue 10, defect 7): a directory, an endless file, a long key, a far run_at.
+  auto directory = herald({"enqueue", "."});
+  EXPECT_EQ(directory.code, 2) << directory.err;
+  EXPECT_TRUE(contains(directory.err, ".: is a directory")) << directory.err;
+  const auto started = std::chrono::steady_clock::now();
+  auto endless = herald({"enqueue", "/dev/zero"});
+  EXPECT_EQ(endless.code, 2) << endless.err;
+  EXPECT_TRUE(contains(endless.err, "larger than max_job_bytes (10 MiB)")) << endless.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  auto long_key = herald({"enqueue", "-", "--idempotency-key", std::string(201, 'k')},
+                         R"({"type": "noop", "body": {}})");
+  EXPECT_EQ(long_key.code, 2);
+  EXPECT_TRUE(contains(long_key.err, "--idempotency-key: must be 1 to 200 characters"))
+      << long_key.err;
+  for (std::string when : {"+999999999d", "99999999999999999", "9999-12-31T23:59:59Z"}) {
+    auto far = herald({"enqueue", "-", "--run-at", when}, R"({"type": "noop", "body": {}})");
+    EXPECT_EQ(far.code, 2) << when;
+    EXPECT_TRUE(contains(far.err, "--run-at:")) << far.err;
+    EXPECT_TRUE(contains(far.err, "more than 365 days ahead")) << far.err;
+  }
+  auto twice = herald({"enqueue", "-"}, R"({"type": "noop", "body": {}, "type": "sleep"})");
+  EXPECT_EQ(twice.code, 2);
+  EXPECT_TRUE(contains(twice.err, "stdin: type: duplicate key")) << twice.err;
+
   EXPECT_EQ(redis({"DBSIZE"}), keys_before);
   EXPECT_EQ(herald({"queue", "stats", "--json"}).out, stats_before.out);
   EXPECT_EQ(herald({"tasks"}).out, "no tasks\n");

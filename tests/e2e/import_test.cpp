@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <hiredis/hiredis.h>
+
 #include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "support/herald_cli.hpp"
@@ -272,6 +275,57 @@ TEST_F(ImportE2E, DetectGeoUsesDebiansDatabaseAndBadItemsFailAlone) {
   EXPECT_TRUE(contains(document(end.ids[0]), R"("_country":"US")")) << document(end.ids[0]);
   EXPECT_TRUE(contains(document(end.ids[0]), R"("visits":1)")) << document(end.ids[0]);
   EXPECT_EQ(profile_count(), 1u);
+}
+
+// Issue 10, defect 4: one item of 1.2 million custom fields (19 MB) once ran the profile script
+// for over 5 s while Redis answered BUSY to everyone. It is refused now with its limit, and Redis
+// answers a PING within 50 ms all along.
+TEST_F(ImportE2E, AnItemOfAMillionFieldsIsRefusedWithItsLimitWhileRedisAnswers) {
+  std::string body = R"({"matching": "email", "data": [{"data": {"email": "big@example.com")";
+  body.reserve(20'000'000);
+  for (int i = 0; i < 1'200'000; ++i) body += ",\"field_" + std::to_string(i) + "\":\"v\"";
+  body += R"(}}, {"data": {"email": "small@example.com", "_fname": "S"}}]})";
+  ASSERT_GT(body.size(), 19'000'000u);
+
+  // A connection of its own that PINGs all along, and the job added by a plain XADD.
+  redisContext* ping = redisConnectUnix(redis_.socket_path().c_str());
+  ASSERT_TRUE(ping && !ping->err);
+  redis_.command({"XADD", "herald:{default}:jobs", "*", "v", "1", "type", "import_and_start",
+                  "task_id", "huge-1", "account", "acme", "body", body});
+  body.clear();
+  body.shrink_to_fit();
+  const std::string items = "herald:{default}:task:huge-1:items";
+  std::chrono::steady_clock::duration slowest{};
+  std::string outcomes;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto sent = std::chrono::steady_clock::now();
+    auto* r = static_cast<redisReply*>(redisCommand(ping, "PING"));
+    const auto took = std::chrono::steady_clock::now() - sent;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(std::string(r->str, r->len), "PONG");
+    freeReplyObject(r);
+    slowest = std::max(slowest, took);
+    outcomes = redis_.command({"ZRANGE", items, "0", "-1"});
+    if (lines(outcomes).size() == 2) break;
+    std::this_thread::sleep_for(2ms);
+  }
+  redisFree(ping);
+  const auto o = lines(outcomes);
+  ASSERT_EQ(o.size(), 2u) << outcomes << heraldd_.log();
+  EXPECT_TRUE(contains(o[0], R"("code":"limit_exceeded")")) << o[0];
+  EXPECT_TRUE(contains(o[0], "data[0].data: at most 1000 fields a profile")) << o[0];
+  EXPECT_TRUE(contains(o[0], "(limit max_profile_fields)")) << o[0];
+  EXPECT_TRUE(contains(o[1], R"("code":"created")")) << o[1];
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count(), 50)
+      << "a PING waited that long during the import";
+  EXPECT_TRUE(index("e:big@example.com").empty()) << "nothing of the item is written";
+  EXPECT_EQ(index("e:small@example.com").size(), 1u);
+
+  // heraldd goes on serving a normal job.
+  auto next = import(R"({"data": [{"data": {"email": "after@example.com"}}]})");
+  EXPECT_EQ(next.status, "completed") << heraldd_.log();
+  EXPECT_EQ(next.codes, std::vector<std::string>{"created"});
 }
 
 }  // namespace

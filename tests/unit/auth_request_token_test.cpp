@@ -70,6 +70,23 @@ TEST(api_json_body, refuses_what_is_not_a_json_object_naming_the_body) {
   EXPECT_FALSE(body.parse(R"({"token": "abc"})"));
 }
 
+TEST(api_json_body, refuses_a_repeated_key_naming_it) {
+  herald::api::json_body body;
+  auto refusal = body.parse(R"({"task_id": "a", "limit": 3, "limit": 1000000000000})");
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->result(), bhttp::status::bad_request);
+  EXPECT_NE(refusal->body().find("limit: duplicate key"), std::string::npos) << refusal->body();
+  refusal = body.parse(R"({"data": [{"email": "a@b.c"}, {"email": "x@y.z", "email": "q@r.s"}]})");
+  ASSERT_TRUE(refusal);
+  EXPECT_NE(refusal->body().find("data[1].email: duplicate key"), std::string::npos)
+      << refusal->body();
+  // An escaped spelling of the same key is the same key.
+  refusal = body.parse(R"({"token": "a", "\u0074oken": "b"})");
+  ASSERT_TRUE(refusal);
+  EXPECT_NE(refusal->body().find("token: duplicate key"), std::string::npos) << refusal->body();
+  EXPECT_FALSE(body.parse(R"({"a": {"x": 1}, "b": {"x": 2}})"));
+}
+
 class api_authenticate : public ::testing::Test {
  protected:
   // "secret" belongs to acme, "s3cr3t-token" to globex.

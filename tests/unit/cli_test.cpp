@@ -219,14 +219,14 @@ class CliJobFile : public ::testing::Test {
 
 TEST_F(CliJobFile, ReadsAJobAndCountsItsItemsWithItsHandler) {
   auto job = read(R"({"v": 1, "type": "sleep", "body": {"items": 7, "ms": 3}, "account": "acme",
-                      "task_id": "t-1", "idempotency_key": "k", "run_at": 1800000000000})");
+                      "task_id": "t-1", "idempotency_key": "k", "run_at": 1710000000000})");
   EXPECT_EQ(job.type, "sleep");
   EXPECT_EQ(job.body, R"({"items":7,"ms":3})");
   EXPECT_EQ(job.total, 7u);
   EXPECT_EQ(job.account, "acme");
   EXPECT_EQ(job.task_id, "t-1");
   EXPECT_EQ(job.idempotency_key, "k");
-  EXPECT_EQ(job.run_at, 1'800'000'000'000);
+  EXPECT_EQ(job.run_at, 1'710'000'000'000);
 }
 
 TEST_F(CliJobFile, DefaultsAndFlagsOverTheFile) {
@@ -282,10 +282,89 @@ TEST_F(CliJobFile, RefusesABadJobNamingTheField) {
   EXPECT_TRUE(contains(error(R"({"type": "noop", "body": {}})", {.run_at = "later"}),
                        "--run-at: \"later\""));
   EXPECT_TRUE(contains(error(R"({"type": "noop", "body": {}, "idempotency_key": ""})"),
-                       "idempotency_key: must be 1 to 256"));
+                       "idempotency_key: must be 1 to 200"));
   EXPECT_TRUE(contains(error("{\"type\": "), "job file: not valid JSON"));
   EXPECT_TRUE(contains(error("[1]"), "job file: must be a JSON object"));
   EXPECT_TRUE(contains(error("nope", {.type = "noop"}), "body: not valid JSON"));
+}
+
+TEST_F(CliJobFile, BoundsTheIdempotencyKeyInCharactersAndRunAtAhead) {
+  const std::string job = R"({"type": "noop", "body": {}})";
+  EXPECT_EQ(read(job, {.idempotency_key = std::string(200, 'k')}).idempotency_key.size(), 200u);
+  // 200 characters of two bytes each are 200 characters.
+  std::string cyrillic;
+  for (int i = 0; i < 200; ++i) cyrillic += "\xd0\x96";
+  EXPECT_EQ(read(job, {.idempotency_key = cyrillic}).idempotency_key, cyrillic);
+  EXPECT_TRUE(contains(error(job, {.idempotency_key = std::string(201, 'k')}),
+                       "--idempotency-key: must be 1 to 200 characters, got 201"));
+  EXPECT_TRUE(contains(
+      error(R"({"type": "noop", "body": {}, "idempotency_key": ")" + std::string(201, 'k') + "\"}"),
+      "idempotency_key: must be 1 to 200 characters"));
+
+  EXPECT_EQ(read(job, {.run_at = "+364d"}).run_at, now_ + 364LL * 86'400'000);
+  EXPECT_EQ(read(job, {.run_at = "+365d"}).run_at, now_ + 365LL * 86'400'000);
+  for (std::string when : {"+366d", "+999999999d", "99999999999999999", "9999-12-31T23:59:59Z"}) {
+    auto e = error(job, {.run_at = when});
+    EXPECT_TRUE(contains(e, "--run-at: ")) << when << ": " << e;
+    EXPECT_TRUE(contains(e, "is more than 365 days ahead")) << when << ": " << e;
+  }
+  EXPECT_TRUE(
+      contains(error(R"({"type": "noop", "body": {}, "run_at": 99999999999999999})"), "run_at: "));
+  // The bound is the caller's.
+  job_limits week{.max_run_ahead = std::chrono::hours(24 * 7)};
+  EXPECT_EQ(read_job(job, {.run_at = "+6d"}, handlers_, now_, week).run_at, now_ + 6 * 86'400'000);
+  try {
+    read_job(job, {.run_at = "+8d"}, handlers_, now_, week);
+    ADD_FAILURE() << "+8d accepted";
+  } catch (const cli_error& e) {
+    EXPECT_TRUE(contains(e.what(), "more than 7 days ahead")) << e.what();
+  }
+  // A past run_at is due at once, as before.
+  EXPECT_EQ(read(job, {.run_at = "1000"}).run_at, 1000);
+}
+
+class CliJobInput : public ::testing::Test {
+ protected:
+  std::string error(const std::string& file, job_limits limits = {}) {
+    try {
+      read_job_input(file, limits);
+    } catch (const cli_error& e) {
+      EXPECT_EQ(e.code(), exit_code::usage);
+      return e.what();
+    }
+    ADD_FAILURE() << file << " was read";
+    return {};
+  }
+  herald::test::temp_dir dir_;
+};
+
+TEST_F(CliJobInput, ReadsAFileUpToTheLimit) {
+  auto path = (dir_.path() / "job.json").string();
+  std::ofstream(path) << std::string(1000, ' ') << "{}";
+  EXPECT_EQ(read_job_input(path, {.max_job_bytes = 1002}).size(), 1002u);
+  EXPECT_EQ(error(path, {.max_job_bytes = 1001}),
+            path + ": larger than max_job_bytes (1001 bytes); a job holds at most that much");
+}
+
+TEST_F(CliJobInput, RefusesADirectoryAnEndlessFileAndAMissingOne) {
+  EXPECT_EQ(error(dir_.path().string()),
+            dir_.path().string() + ": is a directory; expected a job file (JSON), or - for stdin");
+  EXPECT_TRUE(contains(error("."), ".: is a directory"));
+  EXPECT_TRUE(contains(error("/dev/zero"), "/dev/zero: larger than max_job_bytes (10 MiB)"));
+  EXPECT_TRUE(contains(error("/dev/zero", {.max_job_bytes = 4096}), "(4 KiB)"));
+  EXPECT_TRUE(contains(error((dir_.path() / "none.json").string()), "none.json: cannot read: "));
+  auto empty = (dir_.path() / "empty.json").string();
+  std::ofstream{empty};
+  EXPECT_TRUE(contains(error(empty), "empty.json: empty"));
+}
+
+TEST_F(CliJobFile, RefusesARepeatedKeyNamingIt) {
+  EXPECT_TRUE(
+      contains(error(R"({"type": "noop", "body": {}, "type": "sleep"})"), "type: duplicate key"));
+  EXPECT_TRUE(contains(error(R"({"type": "noop", "body": {"items": 3, "items": 1000000000000}})"),
+                       "body.items: duplicate key"));
+  EXPECT_TRUE(contains(error(R"({"items": 3, "items": 4})", {.type = "noop"}),
+                       "body.items: duplicate key"));
 }
 
 TEST(CliRunAt, ParsesMillisecondsIsoAndDurations) {

@@ -79,6 +79,10 @@ const std::map<std::string, std::string> non_defaults = {
     {"task_ttl", "1d"},
     {"tokens_file", "/etc/herald/tokens"},
     {"max_job_items", "500"},
+    {"max_profile_fields", "50"},
+    {"max_field_tags", "20"},
+    {"max_field_bytes", "4KiB"},
+    {"max_profile_subscriptions", "5"},
     {"geo_db", "/var/lib/GeoIP/GeoLite2-City.mmdb"},
 };
 
@@ -110,6 +114,10 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.task_ttl, std::chrono::hours(24 * 7));
   EXPECT_TRUE(c.tokens_file.empty());
   EXPECT_EQ(c.max_job_items, 10'000u);
+  EXPECT_EQ(c.max_profile_fields, 1'000u);
+  EXPECT_EQ(c.max_field_tags, 1'000u);
+  EXPECT_EQ(c.max_field_bytes, 64u * 1024);
+  EXPECT_EQ(c.max_profile_subscriptions, 100u);
   EXPECT_TRUE(c.geo_db.empty());
 }
 
@@ -327,6 +335,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"max_deliveries", "0", "0 is out of range 1..1000"},
       {"task_ttl", "0", "0s is below the minimum 1s"},
       {"max_job_items", "0", "0 is out of range 1..10000000"},
+      {"max_profile_fields", "0", "0 is out of range 1..100000"},
+      {"max_field_tags", "100001", "100001 is out of range 1..100000"},
+      {"max_field_bytes", "10", "10 is below the minimum 64"},
+      {"max_profile_subscriptions", "x", "\"x\" is not a whole number"},
   };
   std::set<std::string> keys_covered;
   for (const auto& c : cases) {

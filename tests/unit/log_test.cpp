@@ -256,3 +256,28 @@ TEST_F(log_setup, picks_the_journal_style_when_systemd_connected_stderr) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(LogMask, EmailsKeepTheirFirstCharactersAndLastLabel) {
+  using herald::log::mask_personal;
+  EXPECT_EQ(mask_personal(R"(body.matching: unknown mode "leak9@example.com")"),
+            R"(body.matching: unknown mode "l***@e***.com")");
+  EXPECT_EQ(mask_personal("to a.b+c@mail.example.co.uk."), "to a***@m***.uk.");
+  EXPECT_EQ(mask_personal("x@y and z@localhost"), "x***@y*** and z***@l***");
+  EXPECT_EQ(mask_personal("\u0434\u0436@\u043f.\u0440\u0444"), "\u0434***@\u043f***.\u0440\u0444");
+  // A lone @ is no address.
+  EXPECT_EQ(mask_personal("redis://u:***@host:6379 @ noon"), "redis://u:****@h***:6379 @ noon");
+  EXPECT_EQ(mask_personal("nothing here"), "nothing here");
+}
+
+TEST(LogMask, PhonesKeepTheirPlusAndLastTwoDigits) {
+  using herald::log::mask_personal;
+  EXPECT_EQ(mask_personal("+79001234567"), "+*********67");
+  EXPECT_EQ(mask_personal("call +7 900 123-45-67 now"), "call +*********67 now");
+  EXPECT_EQ(mask_personal("(900) 123.4567"), "(********67");
+  // Short numbers are not phones.
+  EXPECT_EQ(mask_personal("at most 10000 items, got 123456"), "at most 10000 items, got 123456");
+}
+
+}  // namespace

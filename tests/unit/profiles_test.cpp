@@ -153,6 +153,40 @@ TEST(ProfilesNormalize, Emails) {
   for (const auto& in : invalid) EXPECT_FALSE(normalize_email(in)) << '"' << in << '"';
 }
 
+TEST(ProfilesNormalize, InternationalisedEmailsFoldTheirCaseAndTheirDomainToPunycode) {
+  const std::map<std::string, std::string> valid = {
+      // NFC, Unicode case folding, IDN domains in punycode: one spelling per mailbox.
+      {"\u0414\u0416\u041e\u041d@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",
+       "\u0434\u0436\u043e\u043d@xn--e1afmkfd.xn--p1ai"},
+      {"\u0434\u0436\u043e\u043d@xn--e1afmkfd.xn--p1ai",
+       "\u0434\u0436\u043e\u043d@xn--e1afmkfd.xn--p1ai"},
+      {"\u0434\u0436\u043e\u043d@XN--E1AFMKFD.XN--P1AI",
+       "\u0434\u0436\u043e\u043d@xn--e1afmkfd.xn--p1ai"},
+      {"J\u00fcrgen@M\u00dcNCHEN.de", "j\u00fcrgen@xn--mnchen-3ya.de"},
+      // A decomposed u-umlaut is composed first.
+      {"ju\u0308rgen@example.de", "j\u00fcrgen@example.de"},
+  };
+  for (const auto& [in, out] : valid) {
+    auto n = normalize_email(in);
+    ASSERT_TRUE(n) << in;
+    EXPECT_EQ(*n, out) << in;
+  }
+  EXPECT_FALSE(normalize_email("bad\xff@example.com")) << "not UTF-8";
+  EXPECT_FALSE(normalize_email("a@\xc3\x28.com")) << "not UTF-8";
+}
+
+TEST(ProfilesParse, ARefusalEchoesOutsideValuesMasked) {
+  auto e = body_error(R"({"matching": "leak9@example.com", "data": []})");
+  EXPECT_TRUE(contains(e, "body.matching: unknown mode \"l***@e***.com\"")) << e;
+  EXPECT_FALSE(contains(e, "leak9")) << e;
+  e = body_error(R"({"matching": "+79001234567", "data": []})");
+  EXPECT_TRUE(contains(e, "\"+*********67\"")) << e;
+  e = body_error(R"({"matching": "custom", "field_name": "_ceo@example.com"})");
+  EXPECT_FALSE(contains(e, "ceo@")) << e;
+  e = body_error(R"({"boss@example.com": 1})");
+  EXPECT_TRUE(contains(e, "body.b***@e***.com: unknown field")) << e;
+}
+
 TEST(ProfilesNormalize, Phones) {
   const std::map<std::string, std::string> valid = {
       {"+79000000000", "+79000000000"},
@@ -481,6 +515,22 @@ TEST(ProfilesParse, BodyErrorsNameTheField) {
     EXPECT_TRUE(contains(e, "body.field_name")) << e;
     EXPECT_TRUE(contains(e, "not a custom field")) << e;
   }
+}
+
+TEST(ProfilesParse, ARepeatedKeyIsRefusedNamingIt) {
+  auto e = body_error(R"({"matching": "email", "matching": "phone", "data": []})");
+  EXPECT_TRUE(contains(e, "body.matching: duplicate key")) << e;
+  e = body_error(R"({"custom_data": {"a": 1, "a": 2}, "data": []})");
+  EXPECT_TRUE(contains(e, "body.custom_data.a: duplicate key")) << e;
+  // In an item, the item fails alone.
+  auto job = parse(R"({"data": [{"email": "a@x.com", "data": {}},
+      {"email": "b@x.com", "data": {"_fname": "A", "_fname": "B"}}]})");
+  ASSERT_EQ(job.items.size(), 2u);
+  EXPECT_FALSE(job.items[0].error);
+  ASSERT_TRUE(job.items[1].error);
+  EXPECT_EQ(job.items[1].error->code(), "invalid_item");
+  EXPECT_TRUE(contains(job.items[1].error->what(), "data[1].data._fname: duplicate key"))
+      << job.items[1].error->what();
 }
 
 TEST(ProfilesParse, TheSeedsExamplesParse) {

@@ -4,6 +4,7 @@
 
 #include "herald/api/replies.hpp"
 #include "herald/auth/request_token.hpp"
+#include "herald/common/json_keys.hpp"
 
 namespace herald::api {
 
@@ -19,6 +20,7 @@ std::optional<http::response> json_body::parse(std::string_view text) {
   if (root.get(object_) != simdjson::SUCCESS) {
     return invalid_request("body: expected a JSON object");
   }
+  if (auto dup = duplicate_key(root)) return invalid_request(duplicate_key_message("", *dup));
   return std::nullopt;
 }
 

@@ -435,12 +435,15 @@ Commands:
   enqueue FILE|-   Enqueue the job in FILE (- reads stdin) and print its task id. The file is
                    {"type": "noop", "body": {...}, "account"?, "task_id"?, "idempotency_key"?,
                    "run_at"?}; with --type T the whole file is the body. The body is validated
-                   before anything is enqueued.
+                   before anything is enqueued; a file over 10 MiB (max_job_bytes) or with a
+                   key given twice is refused.
     --type T               the file is the body of a job of type T
     --task-id ID           the task's id (default: a new UUID)
     --idempotency-key K    enqueueing K again prints the earlier task's id, enqueues nothing
+                           (1 to 200 characters)
     --run-at WHEN          not before WHEN: ms since the epoch, ISO-8601
-                           (2026-11-23T05:00:00Z) or +DURATION from now (+30s, +5m)
+                           (2026-11-23T05:00:00Z) or +DURATION from now (+30s, +5m); at
+                           most 365 days ahead
     --wait                 wait until the task is finished; exit 0 completed, 1 otherwise
     --watch                like --wait, drawing its progress (one line per change when stdout
                            is not a terminal)

@@ -330,6 +330,15 @@ const std::vector<option>& options() {
     t.push_back(count_option("max_job_items",
                              "items one job may hold (an import_and_start job's data list)",
                              &daemon_config::max_job_items, 1, 10'000'000));
+    t.push_back(count_option("max_profile_fields",
+                             "fields one profile may hold; an imported item over it fails alone",
+                             &daemon_config::max_profile_fields, 1, 100'000));
+    t.push_back(count_option("max_field_tags", "tags (or phones) one profile field may hold",
+                             &daemon_config::max_field_tags, 1, 100'000));
+    t.push_back(size_option("max_field_bytes", "largest value of one profile field",
+                            &daemon_config::max_field_bytes, 64, 16ULL << 20));
+    t.push_back(count_option("max_profile_subscriptions", "subscriptions one profile may hold",
+                             &daemon_config::max_profile_subscriptions, 1, 100'000));
     t.push_back({"geo_db", "PATH",
                  "a MaxMind-format database (.mmdb) for detect_geo (country, region, city); "
                  "empty: Debian's GeoIP country databases",

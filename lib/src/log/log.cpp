@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -193,6 +194,101 @@ void setup_logging(log_format format, spdlog::level::level_enum level) {
 
 void set_level(spdlog::level::level_enum level) {
   spdlog::default_logger()->set_level(level);
+}
+
+namespace {
+
+bool is_ascii_alnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_local_char(unsigned char c) {
+  return is_ascii_alnum(c) || c >= 0x80
+         || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(static_cast<char>(c))
+                != std::string_view::npos;
+}
+bool is_domain_char(unsigned char c) {
+  return is_ascii_alnum(c) || c >= 0x80 || c == '-' || c == '.';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_phone_separator(char c) {
+  return c == ' ' || c == '.' || c == '-' || c == '(' || c == ')';
+}
+
+// The first character of `s`, whole when it is UTF-8 of several bytes.
+std::string_view first_character(std::string_view s) {
+  std::size_t n = 1;
+  while (n < s.size() && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) ++n;
+  return s.substr(0, n);
+}
+
+std::string mask_emails(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t done = 0;  // text[0, done) is in `out`
+  for (std::size_t at = text.find('@'); at != std::string_view::npos; at = text.find('@', at + 1)) {
+    std::size_t begin = at;
+    while (begin > done && is_local_char(static_cast<unsigned char>(text[begin - 1]))) --begin;
+    std::size_t end = at + 1;
+    while (end < text.size() && is_domain_char(static_cast<unsigned char>(text[end]))) ++end;
+    while (end > at + 1 && text[end - 1] == '.') --end;  // a sentence's full stop
+    if (begin == at || end == at + 1) continue;
+    const auto domain = text.substr(at + 1, end - at - 1);
+    out.append(text.substr(done, begin - done));
+    out.append(first_character(text.substr(begin, at - begin)));
+    out += "***@";
+    out.append(first_character(domain));
+    out += "***";
+    if (auto dot = domain.rfind('.'); dot != std::string_view::npos && dot > 0)
+      out.append(domain.substr(dot));
+    done = end;
+    at = end - 1;
+  }
+  out.append(text.substr(done));
+  return out;
+}
+
+std::string mask_phones(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!is_digit(text[i]) && !(text[i] == '+' && i + 1 < text.size() && is_digit(text[i + 1]))) {
+      out += text[i++];
+      continue;
+    }
+    // A candidate run: digits with separators between them.
+    std::size_t end = i + (text[i] == '+' ? 1 : 0);
+    std::size_t digits = 0, last_digit = end;
+    while (end < text.size() && (is_digit(text[end]) || is_phone_separator(text[end]))) {
+      if (is_digit(text[end])) {
+        ++digits;
+        last_digit = end;
+      }
+      ++end;
+    }
+    end = last_digit + 1;
+    if (digits < 7) {
+      out.append(text.substr(i, end - i));
+    } else {
+      if (text[i] == '+') out += '+';
+      for (std::size_t k = 0; k + 2 < digits; ++k) out += '*';
+      std::size_t seen = 0;
+      for (std::size_t j = i; j < end; ++j)
+        if (is_digit(text[j]) && ++seen > digits - 2) out += text[j];
+    }
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string mask_personal(std::string_view text) {
+  if (text.find('@') == std::string_view::npos && std::none_of(text.begin(), text.end(), is_digit))
+    return std::string(text);
+  return mask_phones(mask_emails(text));
 }
 
 }  // namespace herald::log

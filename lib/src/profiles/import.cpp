@@ -8,6 +8,8 @@
 #include <limits>
 
 #include "herald/common/json.hpp"
+#include "herald/common/json_keys.hpp"
+#include "herald/log/log.hpp"
 #include "herald/profiles/normalize.hpp"
 #include "herald/queue/handler.hpp"
 
@@ -39,6 +41,34 @@ std::string require_text(element e, const std::string& path, const std::string& 
   auto t = read_text(e);
   if (!t || t->empty()) fail(code, path, "must be a non-empty string or an integer");
   return *t;
+}
+
+[[noreturn]] void over_limit(const std::string& path, const std::string& what, std::size_t limit,
+                             std::string_view key, std::size_t got) {
+  fail("limit_exceeded", path,
+       "at most " + std::to_string(limit) + " " + what + " (limit " + std::string(key) + "), got "
+           + std::to_string(got));
+}
+
+// A field's value within max_field_tags and max_field_bytes, checked before it is read.
+void check_value_size(element e, const std::string& path, const import_limits& l) {
+  std::string_view s;
+  if (!e.get(s)) {
+    if (s.size() > l.max_field_bytes)
+      over_limit(path, "bytes a field value", l.max_field_bytes, "max_field_bytes", s.size());
+    return;
+  }
+  array a;
+  if (!e.get(a)) {
+    const std::size_t n = a.size();
+    if (n > l.max_field_tags)
+      over_limit(path, "tags a field", l.max_field_tags, "max_field_tags", n);
+    std::size_t bytes = 0;
+    for (auto t : a)
+      if (!t.get(s)) bytes += s.size();
+    if (bytes > l.max_field_bytes)
+      over_limit(path, "bytes a field value", l.max_field_bytes, "max_field_bytes", bytes);
+  }
 }
 
 tag_list read_tags(element e, const std::string& path) {
@@ -86,7 +116,9 @@ tag_list normalize_phones(const tag_list& in, const std::string& path) {
 }
 
 // One member of an item's `data` that is a field: a value, null (unset) or an update function.
-field_change read_field(std::string_view name, element e, const std::string& path) {
+field_change read_field(std::string_view name, element e, const std::string& path,
+                        const import_limits& limits) {
+  check_value_size(e, path, limits);
   field_change c;
   c.name = name == "phone" ? "phones" : std::string(name);
   c.path = path;
@@ -100,6 +132,7 @@ field_change read_field(std::string_view name, element e, const std::string& pat
            "must be a string, a number, a bool, a list of strings or {\"action\", \"value\"}");
     element value;
     bool has_value = !fn["value"].get(value);
+    if (has_value) check_value_size(value, path + ".value", limits);
     auto need_value = [&] {
       if (!has_value)
         fail("invalid_item", path + ".value", "required by action " + json_quote(action));
@@ -138,6 +171,8 @@ field_change read_field(std::string_view name, element e, const std::string& pat
   } else {
     c.value = read_value(e, path);
   }
+  if (const auto* t = std::get_if<tag_list>(&c.value); t && t->size() > limits.max_field_tags)
+    over_limit(path, "tags a field", limits.max_field_tags, "max_field_tags", t->size());
 
   using A = field_change::action;
   if (c.name == "email") {
@@ -264,7 +299,8 @@ subscription_change read_subscription(element e, const std::string& path) {
   return c;
 }
 
-void read_subscriptions(element e, const std::string& path, bool skip_invalid, profile_update& u) {
+void read_subscriptions(element e, const std::string& path, bool skip_invalid,
+                        const import_limits& limits, profile_update& u) {
   array list;
   object fn;
   if (!e.get(fn)) {
@@ -279,6 +315,9 @@ void read_subscriptions(element e, const std::string& path, bool skip_invalid, p
   } else if (e.get(list)) {
     fail("invalid_item", path, "must be a list of subscriptions");
   }
+  if (list.size() > limits.max_profile_subscriptions)
+    over_limit(path, "subscriptions a profile", limits.max_profile_subscriptions,
+               "max_profile_subscriptions", list.size());
   std::size_t i = 0;
   for (auto s : list) {
     std::string sub_path = path + "[" + std::to_string(i++) + "]";
@@ -416,7 +455,7 @@ void read_match_keys(object item, object data, const import_item& it, const std:
 }
 
 import_item read_item(element e, std::size_t index, const import_options& o,
-                      std::optional<object> root_custom_data) {
+                      std::optional<object> root_custom_data, const import_limits& limits) {
   import_item it;
   it.index = index;
   it.query.mode = o.matching;
@@ -426,6 +465,13 @@ import_item read_item(element e, std::size_t index, const import_options& o,
   try {
     object item;
     if (e.get(item)) fail("invalid_item", path, "must be an object");
+    // The size first, before anything walks the fields.
+    object fields;
+    if (!item["data"].get(fields) && fields.size() > limits.max_profile_fields + 3)
+      over_limit(path + ".data", "fields a profile", limits.max_profile_fields,
+                 "max_profile_fields", fields.size());
+    if (auto dup = duplicate_key(e))
+      fail("invalid_item", path + "." + *dup, "duplicate key; a key may appear once in an object");
     for (auto [k, v] : item) {
       if (std::find(std::begin(item_keys), std::end(item_keys), k) == std::end(item_keys))
         fail("invalid_item", path + "." + std::string(k),
@@ -445,14 +491,14 @@ import_item read_item(element e, std::size_t index, const import_options& o,
       std::string field_path = path + ".data." + std::string(k);
       if (k.empty()) fail("invalid_item", field_path, "a field needs a name");
       if (k == "subscriptions") {
-        read_subscriptions(v, field_path, o.skip_invalid_subscriptions, it.update);
+        read_subscriptions(v, field_path, o.skip_invalid_subscriptions, limits, it.update);
       } else if (k == "custom_data") {
         if (v.get(cd)) fail("invalid_item", field_path, "must be an object");
         if (!custom_data) custom_data = cd;
       } else if (k == "profile_id") {
         continue;  // a matching key, not a field
       } else {
-        auto c = read_field(k, v, field_path);
+        auto c = read_field(k, v, field_path, limits);
         if ((c.name == "_regip" || c.name == "_ip") && c.what == field_change::action::set) {
           if (const auto* ip = std::get_if<std::string>(&c.value))
             if (c.name == "_regip" || it.update.geo_ip.empty()) it.update.geo_ip = *ip;
@@ -460,6 +506,9 @@ import_item read_item(element e, std::size_t index, const import_options& o,
         it.update.fields.push_back(std::move(c));
       }
     }
+    if (it.update.fields.size() > limits.max_profile_fields)
+      over_limit(path + ".data", "fields a profile", limits.max_profile_fields,
+                 "max_profile_fields", it.update.fields.size());
     read_match_keys(item, data, it, path, it.query);
     it.custom_data = merge_custom_data(root_custom_data, custom_data);
   } catch (const item_error& err) {
@@ -468,8 +517,15 @@ import_item read_item(element e, std::size_t index, const import_options& o,
   return it;
 }
 
+// A job's refusal is its dead-letter reason, logged at warn: the field's path (which may hold a
+// key from outside) is masked, and so is every value echoed in `what` (see masked_quote()).
 [[noreturn]] void bad(const std::string& field, std::string_view what) {
-  throw queue::bad_job("body." + field + ": " + std::string(what));
+  throw queue::bad_job("body." + log::mask_personal(field) + ": " + std::string(what));
+}
+
+// An outside value quoted for a job's refusal, its emails and phones masked.
+std::string masked_quote(std::string_view value) {
+  return json_quote(log::mask_personal(value));
 }
 
 constexpr std::string_view body_keys[] = {
@@ -496,6 +552,24 @@ std::string_view to_string(field_change::action a) {
       return "remove_tags";
   }
   return "set";
+}
+
+void check_profile_limits(const profile& p, const import_limits& limits, const std::string& path) {
+  if (p.fields.size() > limits.max_profile_fields)
+    over_limit(path + ".data", "fields a profile (with those it holds)", limits.max_profile_fields,
+               "max_profile_fields", p.fields.size());
+  for (const auto& [name, value] : p.fields)
+    if (const auto* t = std::get_if<tag_list>(&value); t && t->size() > limits.max_field_tags)
+      over_limit(path + ".data." + name, "tags a field (with those it holds)",
+                 limits.max_field_tags, "max_field_tags", t->size());
+  if (p.subscriptions.size() > limits.max_profile_subscriptions)
+    over_limit(path + ".data.subscriptions", "subscriptions a profile (with those it holds)",
+               limits.max_profile_subscriptions, "max_profile_subscriptions",
+               p.subscriptions.size());
+  const auto entries = index_entries(p).size();
+  if (entries > limits.max_profile_index_entries)
+    over_limit(path + ".data", "index entries a profile (indexed fields, tags, subscriptions)",
+               limits.max_profile_index_entries, "max_profile_index_entries", entries);
 }
 
 void apply(profile& p, const profile_update& u) {
@@ -621,11 +695,21 @@ import_body parse_import_body(std::string_view body, const import_limits& limits
                          + ")");
   object root;
   if (doc.get(root)) throw queue::bad_job("body: must be a JSON object");
-  for (auto [k, v] : root)
-    if (std::find(std::begin(body_keys), std::end(body_keys), k) == std::end(body_keys))
-      bad(std::string(k), "unknown field");
+  bool seen[std::size(body_keys)] = {};
+  for (auto [k, v] : root) {
+    auto known = std::find(std::begin(body_keys), std::end(body_keys), k);
+    if (known == std::end(body_keys)) bad(std::string(k), "unknown field");
+    auto& once = seen[known - std::begin(body_keys)];
+    if (once) bad(std::string(k), "duplicate key; a key may appear once in an object");
+    once = true;
+    // The items are checked one by one (read_item), so that one bad item fails alone.
+    if (k != "data")
+      if (auto dup = duplicate_key(v))
+        bad(std::string(k) + "." + *dup, "duplicate key; a key may appear once in an object");
+  }
 
   import_body job;
+  job.limits = limits;
   auto& o = job.options;
   auto int_field = [&](std::string_view name, std::int64_t min) -> std::optional<std::int64_t> {
     element e;
@@ -658,7 +742,8 @@ import_body parse_import_body(std::string_view body, const import_limits& limits
     std::string_view m;
     if (e.get(m)) bad("matching", "must be a string");
     auto mode = parse_match_mode(m);
-    if (!mode) bad("matching", "unknown mode " + json_quote(m) + "; one of " + match_mode_names());
+    if (!mode)
+      bad("matching", "unknown mode " + masked_quote(m) + "; one of " + match_mode_names());
     o.matching = *mode;
   }
   if (!root["field_name"].get(e)) {
@@ -670,7 +755,7 @@ import_body parse_import_body(std::string_view body, const import_limits& limits
     bad("field_name", "required by matching \"custom\"");
   // Standard fields, email and phones are not indexed as custom fields: nothing would match.
   if (o.matching == match_mode::custom && !is_custom_field(o.field_name))
-    bad("field_name", json_quote(o.field_name)
+    bad("field_name", masked_quote(o.field_name)
                           + " is not a custom field; matching \"custom\" searches custom fields "
                             "(not standard _fields, email or phones)");
   if (!root["custom_data"].get(e)) {
@@ -704,7 +789,7 @@ import_item read_import_item(const import_body& body, std::size_t index) {
   const auto& text = body.items.at(index);
   element item;
   if (item_parser.parse(text).get(item)) throw std::logic_error("import: an item no longer parses");
-  return read_item(item, index, body.options, custom_data);
+  return read_item(item, index, body.options, custom_data, body.limits);
 }
 
 import_job parse_import_job(std::string_view text, const import_limits& limits) {

@@ -178,6 +178,7 @@ class import_run final : public queue::prepared_job {
       std::vector<std::string> warnings = item.update.warnings;
       try {
         apply(next, item.update);
+        check_profile_limits(next, settings_.limits, "data[" + std::to_string(item.index) + "]");
       } catch (const item_error& err) {
         record(result, failed(item, err.code(), err.what()));
         continue;

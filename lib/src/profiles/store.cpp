@@ -96,34 +96,54 @@ asio::awaitable<std::optional<stored_profile>> profile_store::find(match_query q
 
 asio::awaitable<std::vector<std::optional<stored_profile>>> profile_store::find_all(
     std::vector<match_query> queries) {
-  std::vector<std::string> keys,
-      args{"match", keys_.profile_prefix(), std::to_string(queries.size())};
-  for (const auto& q : queries) {
+  // First the ids (the index lookups), then the profiles under their declared keys: a script
+  // never builds a key (Cluster needs every key in KEYS). The read is atomic per profile, and a
+  // write re-checks both its lookup and the version it read.
+  std::vector<std::string> ids(queries.size());
+  std::vector<std::string> keys, args{"match", std::string("0")};
+  std::vector<std::size_t> searched;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    const auto& q = queries[i];
     if (auto missing = missing_key(q))
       throw std::invalid_argument("matching \"" + std::string(to_string(q.mode)) + "\" needs "
                                   + *missing);
     if (q.mode == match_mode::profile_id) {
-      // An id that cannot be one finds nothing: no id, no groups.
-      args.push_back(is_profile_id(q.keys.profile_id) ? q.keys.profile_id : std::string());
-      args.push_back("0");
+      // An id that cannot be one finds nothing.
+      if (is_profile_id(q.keys.profile_id)) ids[i] = q.keys.profile_id;
     } else {
-      args.emplace_back();
+      searched.push_back(i);
       add_plan(keys_, plan_lookup(q), keys, args);
     }
   }
-  auto r = co_await client_.eval(profile_script(), keys, args);
-  const auto& a = r.as_array();
-  if (a.size() != queries.size()) throw std::runtime_error("profile.lua match: short reply");
-  std::vector<std::optional<stored_profile>> out;
-  out.reserve(a.size());
-  for (const auto& e : a) {
-    if (e.is_nil()) {
-      out.emplace_back();
-      continue;
-    }
-    const auto& f = e.as_array();
-    out.push_back(stored_profile{profile::from_doc(f.at(0).as_string(), f.at(3).as_string()),
-                                 to_u64(f.at(1)), to_u64(f.at(2))});
+  if (!searched.empty()) {
+    args[1] = std::to_string(searched.size());
+    auto r = co_await client_.eval(profile_script(), keys, args);
+    const auto& a = r.as_array();
+    if (a.size() != searched.size()) throw std::runtime_error("profile.lua match: short reply");
+    for (std::size_t n = 0; n < a.size(); ++n)
+      if (!a[n].is_nil()) ids[searched[n]] = a[n].as_string();
+  }
+
+  std::vector<std::optional<stored_profile>> out(queries.size());
+  std::vector<std::string> profile_keys;
+  std::vector<std::size_t> read;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i].empty()) continue;
+    read.push_back(i);
+    profile_keys.push_back(keys_.profile(ids[i]));
+  }
+  if (read.empty()) co_return out;
+  std::vector<std::string> read_args;
+  read_args.emplace_back("read");
+  auto fetched = co_await client_.eval(profile_script(), profile_keys, read_args);
+  const auto& a = fetched.as_array();
+  if (a.size() != read.size()) throw std::runtime_error("profile.lua read: short reply");
+  for (std::size_t n = 0; n < a.size(); ++n) {
+    if (a[n].is_nil()) continue;
+    const auto& f = a[n].as_array();
+    const auto i = read[n];
+    out[i] = stored_profile{profile::from_doc(ids[i], f.at(2).as_string()), to_u64(f.at(0)),
+                            to_u64(f.at(1))};
   }
   co_return out;
 }
@@ -153,26 +173,43 @@ write_op write_op::make_update(const stored_profile& before, const profile& afte
 }
 
 asio::awaitable<std::vector<write_result>> profile_store::write_all(std::vector<write_op> ops) {
-  std::vector<std::string> keys{keys_.seq()}, args{"write", std::to_string(ops.size())};
-  for (auto& op : ops) {
-    keys.push_back(keys_.profile(op.id));
-    if (op.create) {
-      args.insert(args.end(), {"c", op.id, std::move(op.doc)});
-      add_plan(keys_, op.plan, keys, args);
-      args.push_back(std::to_string(op.added.size()));
-    } else {
-      args.insert(args.end(), {"u", op.id, std::to_string(op.version), std::move(op.doc),
-                               std::to_string(op.removed.size()), std::to_string(op.added.size())});
-      for (const auto& e : op.removed) keys.push_back(keys_.index(e));
-    }
-    for (const auto& e : op.added) keys.push_back(keys_.index(e));
-  }
-  auto r = co_await client_.eval(profile_script(), keys, args);
-  const auto& a = r.as_array();
-  if (a.size() != ops.size()) throw std::runtime_error("profile.lua write: short reply");
+  // The writes go in calls of at most write_call_keys keys and write_call_bytes of documents (a
+  // write larger than that alone), so that no call holds Redis long. The writes of one batch
+  // are independent of each other (the import plans them so), so the split changes no outcome.
   std::vector<write_result> out;
-  out.reserve(a.size());
-  for (const auto& e : a) out.push_back(read_write_result(e));
+  out.reserve(ops.size());
+  std::size_t next = 0;
+  while (next < ops.size()) {
+    std::vector<std::string> keys{keys_.seq()}, args{"write", std::string("0")};
+    std::size_t count = 0, bytes = 0;
+    for (; next < ops.size(); ++next) {
+      auto& op = ops[next];
+      std::size_t op_keys = 1 + op.added.size() + op.removed.size();
+      for (const auto& g : op.plan) op_keys += g.size();
+      if (count > 0
+          && (keys.size() + op_keys > write_call_keys || bytes + op.doc.size() > write_call_bytes))
+        break;
+      bytes += op.doc.size();
+      ++count;
+      keys.push_back(keys_.profile(op.id));
+      if (op.create) {
+        args.insert(args.end(), {"c", op.id, std::move(op.doc)});
+        add_plan(keys_, op.plan, keys, args);
+        args.push_back(std::to_string(op.added.size()));
+      } else {
+        args.insert(args.end(),
+                    {"u", op.id, std::to_string(op.version), std::move(op.doc),
+                     std::to_string(op.removed.size()), std::to_string(op.added.size())});
+        for (const auto& e : op.removed) keys.push_back(keys_.index(e));
+      }
+      for (const auto& e : op.added) keys.push_back(keys_.index(e));
+    }
+    args[1] = std::to_string(count);
+    auto r = co_await client_.eval(profile_script(), keys, args);
+    const auto& a = r.as_array();
+    if (a.size() != count) throw std::runtime_error("profile.lua write: short reply");
+    for (const auto& e : a) out.push_back(read_write_result(e));
+  }
   co_return out;
 }
 

@@ -91,6 +91,11 @@ struct daemon_config {
   std::filesystem::path tokens_file;
   // Items one job may hold (an import_and_start job's `data`).
   std::uint64_t max_job_items = 10'000;
+  // What one imported profile may hold; an item over a limit fails alone, naming it.
+  std::uint64_t max_profile_fields = 1'000;
+  std::uint64_t max_field_tags = 1'000;
+  std::uint64_t max_field_bytes = 64 * 1024;
+  std::uint64_t max_profile_subscriptions = 100;
   // detect_geo's database: a MaxMind-format file (country, region, city); empty: Debian's GeoIP
   // country databases (package geoip-database).
   std::filesystem::path geo_db;

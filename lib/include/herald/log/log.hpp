@@ -47,6 +47,13 @@ output_style choose_style(log_format format, const char* journal_stream, int fd)
 void format_line(const spdlog::details::log_msg& msg, output_style style, std::string& out);
 std::string format_line(const spdlog::details::log_msg& msg, output_style style);
 
+// `text` with what looks like an email address or a phone number masked, for a message that
+// echoes a value from outside (a dead-letter reason, a warning): an address keeps the first
+// character of its local part and of its domain, and its last label ("leak9@example.com" ->
+// "l***@e***.com"); a run of 7 or more digits (spaces, dots, dashes and brackets between them
+// allowed) keeps a leading '+' and its last two digits ("+7 900 123-45-67" -> "+*********67").
+std::string mask_personal(std::string_view text);
+
 // An spdlog sink writing formatted lines to a FILE* (stderr in the daemon, a memory stream in
 // tests). Each record is written with a single fwrite, then flushed.
 class stream_sink final : public spdlog::sinks::base_sink<std::mutex> {

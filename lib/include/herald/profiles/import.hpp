@@ -64,9 +64,21 @@ void apply(profile& p, const profile_update& u);
 // item finds this profile next time. apply() then applies the data.
 void add_match_keys(profile& p, const match_query& q, const profile_update& u);
 
+// What one import may hold. An item over a per-profile limit fails alone (code
+// `limit_exceeded`, naming the limit and the item) and nothing of it is written: one item must not
+// hold the shared Redis (1.2 million fields once ran the profile script for over 5 s).
 struct import_limits {
-  std::size_t max_items = 10'000;
+  std::size_t max_items = 10'000;                 // items a job (max_job_items)
+  std::size_t max_profile_fields = 1'000;         // fields a profile, after the update
+  std::size_t max_field_tags = 1'000;             // tags (or phones) a field
+  std::size_t max_field_bytes = 64 * 1024;        // bytes of one field's value (a list: all)
+  std::size_t max_profile_subscriptions = 100;    // subscriptions a profile
+  std::size_t max_profile_index_entries = 5'000;  // index entries a profile (what a write adds)
 };
+
+// Throws item_error (code `limit_exceeded`) naming the limit when `p`, as an update leaves it,
+// holds more fields, subscriptions or index entries than `limits` allow; `path` names the item.
+void check_profile_limits(const profile& p, const import_limits& limits, const std::string& path);
 
 struct import_options {
   std::int64_t db_id = 1;
@@ -96,6 +108,7 @@ struct import_job {
 // a job holds about its body's size, whatever its items turn into.
 struct import_body {
   import_options options;
+  import_limits limits;
   std::string custom_data;         // the root's, minified; or empty
   std::vector<std::string> items;  // each item of `data`, minified
 };

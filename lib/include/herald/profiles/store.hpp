@@ -62,6 +62,11 @@ struct write_op {
   static write_op make_update(const stored_profile& before, const profile& after);
 };
 
+// What one profile.lua write call carries at most (a single larger write goes alone): the
+// bound on how long one call holds Redis.
+inline constexpr std::size_t write_call_keys = 5'000;
+inline constexpr std::size_t write_call_bytes = 1 << 20;
+
 class profile_store {
  public:
   // `client` must outlive the store; call from its executor. The coroutines take their
@@ -72,10 +77,11 @@ class profile_store {
   // The profile the query matches (the earliest created where several do). Throws
   // std::invalid_argument naming the missing key.
   boost::asio::awaitable<std::optional<stored_profile>> find(match_query q);
-  // Each query's profile, in one script call.
+  // Each query's profile: one script call for the lookups, one for the profiles they find.
   boost::asio::awaitable<std::vector<std::optional<stored_profile>>> find_all(
       std::vector<match_query> queries);
-  // The writes, in order, in one script call; each is atomic and may conflict on its own.
+  // The writes, in order, in calls of at most write_call_keys keys and write_call_bytes of
+  // documents; each write is atomic and may conflict on its own.
   boost::asio::awaitable<std::vector<write_result>> write_all(std::vector<write_op> ops);
   // Writes `p` (its id chosen by the caller) unless `plan` now finds a profile.
   boost::asio::awaitable<write_result> create(profile p, lookup_plan plan);
