@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "herald/api/profile_routes.hpp"
+#include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
