@@ -113,6 +113,21 @@ double ms(clock_type::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
+// Issue 10's reproduction, as sent with printf | nc: one answer, then the connection closes.
+TEST_F(HttpAbuse, ASmuggledRequestIsNeverAnswered) {
+  raw_connection c("127.0.0.1", heraldd_.port());
+  ASSERT_TRUE(
+      c.send("POST /api/v1.1/tasks/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+             "GET /nope-smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string all = c.read_until_close(10s);
+  EXPECT_TRUE(c.peer_closed());
+  const auto first = parse_http_response(all, true);
+  ASSERT_TRUE(first) << all;
+  EXPECT_EQ(first->first.status, 400) << all;
+  EXPECT_EQ(first->second, all.size()) << "a second response: " << all;
+  EXPECT_EQ(all.find("nope-smuggled"), std::string::npos) << all;
+}
+
 TEST_F(HttpAbuse, TwoThousandIdleConnectionsDoNotLockOutANewClient) {
   std::vector<std::unique_ptr<raw_connection>> idle;
   idle.reserve(idle_clients);
