@@ -652,11 +652,12 @@ TEST_F(http_server_test, at_the_cap_a_new_client_closes_the_longest_idle_connect
   server_config cfg;
   cfg.max_connections = 3;
   start(cfg);
-  auto oldest = connect();
-  ASSERT_TRUE(oldest.send(get("/hello")));
-  ASSERT_TRUE(oldest.read_response(5s));
-  auto silent = connect();  // never sends: idle since accept, later than `oldest`
-  auto busy = connect();    // in the middle of its header: not idle
+  auto silent = connect();  // never sends: idle since accept, the longest
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
+  auto served = connect();  // idle since its answer
+  ASSERT_TRUE(served.send(get("/hello")));
+  ASSERT_TRUE(served.read_response(5s));
+  auto busy = connect();  // in the middle of its header: not idle
   ASSERT_TRUE(busy.send("GET /hello HTTP/1.1\r\nHost: test\r\n"));
   ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 3; }, 5s));
 
@@ -665,17 +666,18 @@ TEST_F(http_server_test, at_the_cap_a_new_client_closes_the_longest_idle_connect
   auto res = fresh.read_response(5s);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  EXPECT_TRUE(oldest.closed_within(5s));
-  EXPECT_EQ(oldest.received(), "");
-  EXPECT_FALSE(silent.peer_closed());
+  EXPECT_TRUE(silent.closed_within(2s));
+  EXPECT_EQ(silent.received(), "");
+  EXPECT_FALSE(served.peer_closed());
 
-  // The next newcomer closes the next idle one; the busy one keeps its request going.
+  // The next newcomer closes the next longest idle; the busy one keeps its request going.
   auto second = connect();
   ASSERT_TRUE(second.send(get("/hello")));
   auto res2 = second.read_response(5s);
   ASSERT_TRUE(res2);
   EXPECT_EQ(res2->status, 200);
-  EXPECT_TRUE(silent.closed_within(5s));
+  EXPECT_TRUE(served.closed_within(2s));
+  EXPECT_FALSE(fresh.peer_closed());
   ASSERT_TRUE(busy.send("\r\n"));
   auto finished = busy.read_response(5s);
   ASSERT_TRUE(finished);
