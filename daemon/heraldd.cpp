@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "herald/api/profile_routes.hpp"
+#include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
@@ -113,7 +114,10 @@ herald::http::server_config http_config(const herald::config::daemon_config& c) 
   h.body_limit = c.http_body_limit;
   h.header_limit = c.http_header_limit;
   h.read_timeout = c.http_read_timeout;
+  h.idle_timeout = c.http_idle_timeout;
   h.max_connections = c.http_max_connections;
+  h.max_connections_per_address = c.http_max_connections_per_address;
+  h.body_memory_limit = c.http_body_memory_limit;
   h.max_requests_per_connection = static_cast<unsigned>(c.http_max_requests_per_connection);
   return h;
 }
@@ -336,7 +340,12 @@ class heraldd {
     task_api.draining = [this] { return health_.draining; };
     herald::api::add_task_routes(routes, store, tokens_, task_api);
     herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
-    auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes));
+    // A Bearer token is checked before a body is read: without a valid one, no body is held.
+    auto check_bearer = [this](const herald::http::request_header& header) {
+      return herald::api::refuse_unknown_bearer(tokens_, header);
+    };
+    auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes),
+                                                       std::move(check_bearer));
     asio::ip::tcp::endpoint bound;
     try {
       bound = http->bind();

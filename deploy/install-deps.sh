@@ -11,7 +11,6 @@ packages=(
   redis-server redis-tools
   geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
   curl procps
-  libutf8proc-dev
 )
 
 missing=()

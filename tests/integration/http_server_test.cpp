@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -47,9 +48,13 @@ std::string get(std::string_view target, std::string_view version = "HTTP/1.1",
 class http_server_test : public ::testing::Test {
  protected:
   // Binds 127.0.0.1:0 and runs the server on `threads` threads.
-  void start(server_config cfg = {}, int threads = 1) {
+  void start(server_config cfg = {}, int threads = 1, herald::http::header_check check = {}) {
     cfg.listen = "127.0.0.1:0";
     herald::http::router routes;
+    routes.add(bhttp::verb::get, "/healthz",
+               [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+                 co_return herald::http::json_reply(bhttp::status::ok, ok_body);
+               });
     routes.add(bhttp::verb::get, "/hello",
                [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
                  co_return herald::http::json_reply(bhttp::status::ok, ok_body);
@@ -74,7 +79,8 @@ class http_server_test : public ::testing::Test {
                  co_await release_.async_wait(asio::as_tuple(asio::use_awaitable));
                  co_return herald::http::json_reply(bhttp::status::ok, ok_body);
                });
-    server_ = std::make_unique<server>(ioc_.get_executor(), cfg, std::move(routes));
+    server_ =
+        std::make_unique<server>(ioc_.get_executor(), cfg, std::move(routes), std::move(check));
     port_ = server_->bind().port();
     ASSERT_NE(port_, 0);
     asio::co_spawn(ioc_, server_->run(), [this](std::exception_ptr e) {
@@ -108,7 +114,9 @@ class http_server_test : public ::testing::Test {
     asio::post(ioc_, [this] { release_.cancel(); });
   }
 
-  raw_connection connect() { return raw_connection("127.0.0.1", port_); }
+  raw_connection connect(const std::string& source = {}) {
+    return raw_connection("127.0.0.1", port_, source);
+  }
 
   asio::io_context ioc_;
   asio::steady_timer release_{ioc_, asio::steady_timer::time_point::max()};
@@ -381,15 +389,13 @@ TEST_F(http_server_test, over_the_connection_cap_a_client_gets_503_until_one_clo
   server_config cfg;
   cfg.max_connections = 2;
   start(cfg);
+  // Both in the middle of a request: none idle to make room.
   auto a = std::make_unique<raw_connection>("127.0.0.1", port_);
   auto b = connect();
   for (raw_connection* c : {a.get(), &b}) {
-    ASSERT_TRUE(c->send(get("/hello")));
-    auto res = c->read_response(5s);
-    ASSERT_TRUE(res);
-    EXPECT_EQ(res->status, 200);
+    ASSERT_TRUE(c->send("GET /hello HTTP/1.1\r\nHost: test\r\n"));
   }
-  EXPECT_EQ(server_->active_connections(), 2u);
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 2; }, 5s));
 
   auto third = connect();
   auto refused = third.read_response(5s);
@@ -404,7 +410,7 @@ TEST_F(http_server_test, over_the_connection_cap_a_client_gets_503_until_one_clo
   a.reset();  // one closes: a new client is served
   ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
   EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);
-  ASSERT_TRUE(b.send(get("/hello")));  // and the one that stayed still is
+  ASSERT_TRUE(b.send("\r\n"));  // and the one that stayed still is
   auto res = b.read_response(5s);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
@@ -416,8 +422,8 @@ TEST_F(http_server_test, refusals_are_bounded_too) {
   cfg.linger_timeout = 30s;  // a refused client that never closes keeps its refusal under way
   start(cfg);
   auto served = connect();
-  ASSERT_TRUE(served.send(get("/hello")));
-  ASSERT_TRUE(served.read_response(5s));
+  ASSERT_TRUE(served.send("GET /hello HTTP/1.1\r\nHost: test\r\n"));  // busy, not idle
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
 
   auto refused = std::make_unique<raw_connection>("127.0.0.1", port_);
   auto res = refused->read_response(5s);
@@ -536,6 +542,279 @@ TEST_F(http_server_test, serves_concurrent_clients_from_several_threads) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok, 100);
   EXPECT_EQ(echo_calls_, 20);
+}
+
+// Reads the one answer `c` gets: `status`, Connection: close, an error_debug holding `debug`;
+// then the connection closes with nothing more sent (no second response read from the body).
+void expect_one_answer_then_close(raw_connection& c, int status, std::string_view debug,
+                                  std::string_view what) {
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res) << what;
+  EXPECT_EQ(res->status, status) << what << ": " << res->body;
+  EXPECT_NE(res->body.find(debug), std::string::npos) << what << ": " << res->body;
+  EXPECT_EQ(res->header("Connection"), "close") << what;
+  EXPECT_TRUE(c.closed_within(5s)) << what;
+  EXPECT_EQ(c.received(), "") << what;
+}
+
+// Issue 10, defect 1: the body of a request whose Transfer-Encoding does not end in chunked was
+// read as a second request.
+TEST_F(http_server_test, the_smuggling_reproduction_gets_one_answer_and_a_closed_connection) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(
+      c.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+             "GET /nope-smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  expect_one_answer_then_close(c, 400, "http: bad Transfer-Encoding", "gzip");
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, ambiguous_framing_is_refused_and_the_connection_closed) {
+  start();
+  struct attempt {
+    std::string_view what;
+    std::string request;
+    int status;
+    std::string_view debug;
+  };
+  const std::string post = "POST /echo HTTP/1.1\r\nHost: test\r\n";
+  const std::string chunked_body = "5\r\nhello\r\n0\r\n\r\n";
+  const std::vector<attempt> attempts = {
+      {"identity", post + "Transfer-Encoding: identity\r\n\r\nhello", 400,
+       "the last coding must be chunked"},
+      {"xchunked", post + "Transfer-Encoding: xchunked\r\n\r\n" + chunked_body, 400,
+       "the last coding must be chunked"},
+      {"empty", post + "Transfer-Encoding: \r\n\r\n" + chunked_body, 400,
+       "bad Transfer-Encoding: empty"},
+      {"chunked, gzip", post + "Transfer-Encoding: chunked, gzip\r\n\r\n" + chunked_body, 400,
+       "the last coding must be chunked, not \\\"gzip\\\""},
+      {"gzip, chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked_body, 501,
+       "unsupported transfer coding \\\"gzip\\\""},
+      {"gzip then chunked in two fields",
+       post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body, 501,
+       "unsupported transfer coding"},
+      {"chunked twice", post + "Transfer-Encoding: chunked, chunked\r\n\r\n" + chunked_body, 400,
+       "chunked given more than once"},
+      {"CL then TE gzip", post + "Content-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\nhello", 400,
+       "Transfer-Encoding"},
+      {"TE gzip then CL", post + "Transfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello", 400,
+       "both Content-Length and Transfer-Encoding"},
+      {"duplicate Content-Length", post + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+       400, "Content-Length header given more than once"},
+      {"obs-fold", post + "X-Folded: a\r\n  b\r\nContent-Length: 5\r\n\r\nhello", 400, "obs-fold"},
+      {"obs-fold of Content-Length", post + "Content-Length: 5\r\n\t0\r\n\r\nhello", 400,
+       "obs-fold"},
+      {"NUL in a value",
+       post + "X-Nul: a" + std::string(1, '\0') + "b\r\nContent-Length: 5\r\n\r\nhello", 400,
+       "NUL"},
+      {"HTTP/1.0 chunked",
+       "POST /echo HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n"
+           + chunked_body,
+       400, "Transfer-Encoding in an HTTP/1.0 request"},
+      {"HTTP/1.1 without Host", "GET /hello HTTP/1.1\r\n\r\n", 400, "needs a Host header"},
+      {"two Hosts", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400,
+       "Host header given more than once"},
+      {"two Authorization headers",
+       "GET /hello HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer one\r\n"
+       "Authorization: Bearer two\r\n\r\n",
+       400, "Authorization header given more than once"},
+  };
+  for (const auto& a : attempts) {
+    auto c = connect();
+    // Each followed by a request that must never be answered.
+    ASSERT_TRUE(c.send(a.request + get("/nope-smuggled")));
+    expect_one_answer_then_close(c, a.status, a.debug, a.what);
+  }
+  EXPECT_EQ(echo_calls_, 0);
+  // HTTP/1.0 without Host and a well-framed chunked request are still served.
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello", {}, {}).status, 200);
+  auto c = connect();
+  ASSERT_TRUE(c.send("GET /hello HTTP/1.0\r\n\r\n"));
+  auto res = c.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  auto chunked = connect();
+  ASSERT_TRUE(chunked.send(post + "Transfer-Encoding: Chunked\r\n\r\n" + chunked_body));
+  auto ok = chunked.read_response(5s);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_NE(ok->body.find(R"("size": 5)"), std::string::npos) << ok->body;
+}
+
+// Issue 10, defect 2: idle keep-alive connections held for 60 s locked new clients out.
+TEST_F(http_server_test, the_default_idle_timeout_is_a_few_seconds) {
+  EXPECT_LE(server_config{}.idle_timeout, 5s);
+  EXPECT_LT(server_config{}.idle_timeout, server_config{}.read_timeout);
+}
+
+TEST_F(http_server_test, at_the_cap_a_new_client_closes_the_longest_idle_connection) {
+  server_config cfg;
+  cfg.max_connections = 3;
+  start(cfg);
+  auto silent = connect();  // never sends: idle since accept, the longest
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
+  auto served = connect();  // idle since its answer
+  ASSERT_TRUE(served.send(get("/hello")));
+  ASSERT_TRUE(served.read_response(5s));
+  auto busy = connect();  // in the middle of its header: not idle
+  ASSERT_TRUE(busy.send("GET /hello HTTP/1.1\r\nHost: test\r\n"));
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 3; }, 5s));
+
+  auto fresh = connect();
+  ASSERT_TRUE(fresh.send(get("/hello")));
+  auto res = fresh.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(silent.closed_within(2s));
+  EXPECT_EQ(silent.received(), "");
+  EXPECT_FALSE(served.peer_closed());
+
+  // The next newcomer closes the next longest idle; the busy one keeps its request going.
+  auto second = connect();
+  ASSERT_TRUE(second.send(get("/hello")));
+  auto res2 = second.read_response(5s);
+  ASSERT_TRUE(res2);
+  EXPECT_EQ(res2->status, 200);
+  EXPECT_TRUE(served.closed_within(2s));
+  EXPECT_FALSE(fresh.peer_closed());
+  ASSERT_TRUE(busy.send("\r\n"));
+  auto finished = busy.read_response(5s);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->status, 200);
+}
+
+TEST_F(http_server_test, when_every_connection_is_busy_health_probes_are_still_answered) {
+  server_config cfg;
+  cfg.max_connections = 2;
+  start(cfg);
+  auto a = connect();
+  auto b = connect();
+  for (raw_connection* c : {&a, &b}) ASSERT_TRUE(c->send("GET /hello HTTP/1.1\r\nHost: t\r\n"));
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 2; }, 5s));
+
+  auto probe = connect();
+  ASSERT_TRUE(probe.send(get("/healthz")));
+  auto health = probe.read_response(5s);
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, ok_body);
+  EXPECT_EQ(health->header("Connection"), "close");
+  EXPECT_TRUE(probe.closed_within(5s));
+
+  auto other = connect();
+  ASSERT_TRUE(other.send(get("/hello")));
+  auto refused = other.read_response(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("Retry-After"), "1");
+  EXPECT_EQ(server_->active_connections(), 2u);
+}
+
+TEST_F(http_server_test, one_address_is_held_to_its_own_cap) {
+  server_config cfg;
+  cfg.max_connections = 100;
+  cfg.max_connections_per_address = 2;
+  start(cfg);
+  // Two busy connections from 127.0.0.2: a third from there is refused...
+  auto a = connect("127.0.0.2");
+  auto b = connect("127.0.0.2");
+  for (raw_connection* c : {&a, &b}) ASSERT_TRUE(c->send("GET /hello HTTP/1.1\r\nHost: t\r\n"));
+  auto idle_elsewhere = connect("127.0.0.3");
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 3; }, 5s));
+  auto third = connect("127.0.0.2");
+  ASSERT_TRUE(third.send(get("/hello")));
+  auto refused = third.read_response(5s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->body, R"({"error": 503, "error_debug": "http: too many connections", )"
+                           R"("error_text": "Service unavailable"})");
+  // ... while another address is served, and the idle connection of 127.0.0.3 is not cut.
+  auto other = connect("127.0.0.4");
+  ASSERT_TRUE(other.send(get("/hello")));
+  auto served = other.read_response(5s);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200);
+  EXPECT_FALSE(idle_elsewhere.closed_within(200ms));
+
+  // At its cap with idle connections of its own, an address makes room among those.
+  auto c = connect("127.0.0.5");
+  auto d = connect("127.0.0.5");
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 6; }, 5s));
+  auto e = connect("127.0.0.5");
+  ASSERT_TRUE(e.send(get("/hello")));
+  auto res = e.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(c.closed_within(5s));
+  EXPECT_FALSE(d.peer_closed());
+  EXPECT_FALSE(idle_elsewhere.peer_closed());
+}
+
+TEST_F(http_server_test, the_bodies_held_at_once_are_bounded_across_connections) {
+  server_config cfg;
+  cfg.body_limit = 1024 * 1024;
+  cfg.body_memory_limit = 1536 * 1024;
+  start(cfg);
+  const auto header = [](std::size_t length) {
+    return "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(length)
+           + "\r\n\r\n";
+  };
+  // A holds 1 MiB (announced; half sent) ...
+  auto a = connect();
+  ASSERT_TRUE(a.send(header(1024 * 1024) + std::string(512 * 1024, 'a')));
+  ASSERT_TRUE(wait_until([&] { return server_->body_bytes_held() == 1024 * 1024; }, 5s));
+  // ... so B's 600 KiB would pass 1.5 MiB: 503 before its body is read.
+  auto b = connect();
+  ASSERT_TRUE(b.send(header(600 * 1024)));
+  auto busy = b.read_response(5s);
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->header("Retry-After"), "1");
+  EXPECT_EQ(busy->header("Connection"), "close");
+  EXPECT_NE(busy->body.find("too many request bodies"), std::string::npos) << busy->body;
+  // A chunked body is counted as it grows: refused once it would pass the total.
+  auto chunked = connect();
+  const std::string chunk = "40000\r\n" + std::string(0x40000, 'c') + "\r\n";  // 256 KiB
+  ASSERT_TRUE(chunked.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           + chunk));
+  ASSERT_TRUE(wait_until([&] { return server_->body_bytes_held() > 1024 * 1024; }, 5s));
+  chunked.send(chunk);
+  chunked.send(chunk);
+  auto chunked_busy = chunked.read_response(5s);
+  ASSERT_TRUE(chunked_busy);
+  EXPECT_EQ(chunked_busy->status, 503);
+  // A's body, once whole, is served; then the room is free again.
+  ASSERT_TRUE(a.send(std::string(512 * 1024, 'a')));
+  auto res = a.read_response(5s);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find(R"("size": 1048576)"), std::string::npos) << res->body;
+  ASSERT_TRUE(wait_until([&] { return server_->body_bytes_held() == 0; }, 5s));
+  EXPECT_EQ(http_request("127.0.0.1", port_, "POST", "/echo", std::string(600 * 1024, 'b')).status,
+            200);
+  EXPECT_EQ(echo_calls_, 2);
+}
+
+TEST_F(http_server_test, the_header_check_answers_before_the_body_is_read) {
+  start({}, 1, [](const herald::http::request_header& h) -> std::optional<herald::http::response> {
+    if (h[bhttp::field::authorization] == "Bearer good") return std::nullopt;
+    return herald::http::error_reply(bhttp::status::unauthorized, 401, "Unauthorized",
+                                     "token: not a valid API token");
+  });
+  auto c = connect();
+  // The 9 MiB body is never sent: the answer comes from the header.
+  ASSERT_TRUE(
+      c.send("POST /echo HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer bad\r\n"
+             "Content-Length: 9000000\r\n\r\n"));
+  expect_one_answer_then_close(c, 401, "not a valid API token", "bad token");
+  EXPECT_EQ(server_->body_bytes_held(), 0u);
+  EXPECT_EQ(
+      http_request("127.0.0.1", port_, "POST", "/echo", "abc", {{"Authorization", "Bearer good"}})
+          .status,
+      200);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);  // no body: not asked
+  EXPECT_EQ(echo_calls_, 1);
 }
 
 TEST(http_server_bind, failures_name_the_address) {

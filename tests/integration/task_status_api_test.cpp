@@ -244,6 +244,27 @@ TEST_F(task_status_api_test, bad_input_is_400_naming_the_field) {
             "limit: must be an integer from 1 to 1000");
   EXPECT_TRUE(debug_of(post(items, base + R"(, "offset": -1})")).starts_with("offset: "));
   EXPECT_TRUE(debug_of(post(items, base + R"(, "offset": 1.5})")).starts_with("offset: "));
+  // Issue 10, defect 8: unknown parameters were ignored.
+  for (const std::string field : {"page", "cursor", "outcome"}) {
+    EXPECT_EQ(
+        debug_of(post(items, base + ", \"" + field + "\": 2}")),
+        field + ": unknown field; tasks/items takes token, format, task_id, offset and limit");
+  }
+  EXPECT_EQ(debug_of(post(items, base + R"(, "format": "xml"})")),
+            "format: only \"json\" is supported");
+  EXPECT_EQ(post(items, base + R"(, "format": "json", "offset": 0, "limit": 5})").status, 200);
+}
+
+// Issue 10, defect 8: a body token silently overrode a different Bearer token.
+TEST_F(task_status_api_test, a_body_token_and_a_different_bearer_token_are_refused) {
+  const auto id = enqueue("acme");
+  const std::string body = R"({"token": "secret", "task_id": ")" + id + R"("})";
+  const auto differ =
+      post("/api/v1.1/tasks/status", body, {{"Authorization", "Bearer s3cr3t-token"}});
+  EXPECT_EQ(herald::test::invalid_request_debug(differ),
+            "token: the body's \"token\" and the Authorization: Bearer token differ; send one");
+  EXPECT_EQ(differ.body.find("s3cr3t-token"), std::string::npos);
+  EXPECT_EQ(post("/api/v1.1/tasks/status", body, {{"Authorization", "Bearer secret"}}).status, 200);
 }
 
 TEST_F(task_status_api_test, wait_answers_as_soon_as_processed_changes) {

@@ -1,5 +1,6 @@
 #include "support/http_client.hpp"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -150,7 +151,8 @@ std::optional<std::pair<http_response, std::size_t>> parse_http_response(std::st
   return std::pair{std::move(res), data.size()};
 }
 
-raw_connection::raw_connection(const std::string& host, unsigned short port) {
+raw_connection::raw_connection(const std::string& host, unsigned short port,
+                               const std::string& source) {
   const std::string where = host + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -167,7 +169,21 @@ raw_connection::raw_connection(const std::string& host, unsigned short port) {
       error = errno;
       continue;
     }
-    int rc;
+    int rc = 0;
+    if (!source.empty()) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      if (ai->ai_family != AF_INET || ::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1) {
+        ::close(fd);
+        throw std::runtime_error("cannot connect to " + where + " from " + source
+                                 + ": not an IPv4 address for an IPv4 peer");
+      }
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
+        error = errno;
+        ::close(fd);
+        continue;
+      }
+    }
     do {
       rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
     } while (rc < 0 && errno == EINTR);

@@ -43,8 +43,10 @@ std::optional<std::pair<http_response, std::size_t>> parse_http_response(std::st
 // A TCP connection to host:port sending whatever bytes a test wants.
 class raw_connection {
  public:
-  // Connects, or throws std::runtime_error naming host:port and the reason.
-  raw_connection(const std::string& host, unsigned short port);
+  // Connects, or throws std::runtime_error naming host:port and the reason. `source`: the local
+  // IPv4 address to connect from (any of 127.0.0.0/8 on loopback), so that a test can be
+  // several clients; empty: the system's choice.
+  raw_connection(const std::string& host, unsigned short port, const std::string& source = {});
   ~raw_connection();
   raw_connection(const raw_connection&) = delete;
   raw_connection& operator=(const raw_connection&) = delete;

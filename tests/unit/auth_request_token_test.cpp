@@ -104,10 +104,10 @@ class api_authenticate : public ::testing::Test {
   }
 };
 
-TEST_F(api_authenticate, takes_the_body_token_before_the_bearer_header) {
+TEST_F(api_authenticate, takes_the_body_token_or_the_bearer_header) {
   const std::string json = R"({"token": "secret"})";
   EXPECT_EQ(authenticate(request{bhttp::verb::post, "/", 11}, &json), "acme");
-  EXPECT_EQ(authenticate(with_authorization("Bearer s3cr3t-token"), &json), "acme");
+  EXPECT_EQ(authenticate(with_authorization("Bearer secret"), &json), "acme");  // the same twice
   const std::string without = R"({"task_id": "t1"})";
   EXPECT_EQ(authenticate(with_authorization("Bearer s3cr3t-token"), &without), "globex");
   EXPECT_EQ(authenticate(with_authorization("Bearer s3cr3t-token"), nullptr), "globex");
@@ -128,6 +128,43 @@ TEST_F(api_authenticate, answers_401_without_quoting_the_token) {
   EXPECT_EQ(authenticate(with_authorization("Bearer wrong-token-value"), nullptr), std::nullopt);
   EXPECT_EQ(refusal_.result(), bhttp::status::unauthorized);
   EXPECT_EQ(refusal_.body().find("wrong-token-value"), std::string::npos) << refusal_.body();
+}
+
+// Issue 10, defect 8: a body token silently overrode a different Bearer token.
+TEST_F(api_authenticate, a_body_token_and_a_bearer_token_that_differ_are_a_bad_request) {
+  const std::string json = R"({"token": "secret"})";
+  for (const std::string bearer : {"s3cr3t-token", "wrong-token-value"}) {
+    EXPECT_EQ(authenticate(with_authorization("Bearer " + bearer), &json), std::nullopt) << bearer;
+    EXPECT_EQ(refusal_.result(), bhttp::status::bad_request);
+    EXPECT_NE(refusal_.body().find(R"("error_debug": "token: the body's \"token\" and the )"
+                                   R"(Authorization: Bearer token differ; send one")"),
+              std::string::npos)
+        << refusal_.body();
+    EXPECT_EQ(refusal_.body().find(bearer), std::string::npos) << refusal_.body();
+    EXPECT_EQ(refusal_.body().find("secret"), std::string::npos) << refusal_.body();
+  }
+}
+
+TEST_F(api_authenticate, two_authorization_headers_are_a_bad_request) {
+  request req = with_authorization("Bearer secret");
+  req.insert(bhttp::field::authorization, "Bearer s3cr3t-token");
+  EXPECT_EQ(authenticate(req, nullptr), std::nullopt);
+  EXPECT_EQ(refusal_.result(), bhttp::status::bad_request);
+  EXPECT_NE(refusal_.body().find(R"("error_debug": "Authorization: given more than once)"),
+            std::string::npos)
+      << refusal_.body();
+}
+
+TEST_F(api_authenticate, an_unknown_bearer_token_is_refused_from_the_header_alone) {
+  using herald::api::refuse_unknown_bearer;
+  const auto refused = refuse_unknown_bearer(tokens_, with_authorization("Bearer nope-token"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->result(), bhttp::status::unauthorized);
+  EXPECT_EQ(refused->body().find("nope-token"), std::string::npos) << refused->body();
+  EXPECT_FALSE(refuse_unknown_bearer(tokens_, with_authorization("Bearer secret")));
+  // No Bearer token: the body may carry one, read later.
+  EXPECT_FALSE(refuse_unknown_bearer(tokens_, request{bhttp::verb::post, "/", 11}));
+  EXPECT_FALSE(refuse_unknown_bearer(tokens_, with_authorization("Basic YWxhZGRpbg==")));
 }
 
 TEST_F(api_authenticate, a_token_that_is_not_a_string_is_a_bad_request) {

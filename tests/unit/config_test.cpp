@@ -67,7 +67,10 @@ const std::map<std::string, std::string> non_defaults = {
     {"http_body_limit", "1MiB"},
     {"http_header_limit", "8KiB"},
     {"http_read_timeout", "2500ms"},
+    {"http_idle_timeout", "2s"},
     {"http_max_connections", "10"},
+    {"http_max_connections_per_address", "0"},
+    {"http_body_memory_limit", "32MiB"},
     {"http_max_requests_per_connection", "7"},
     {"redis_command_timeout", "250ms"},
     {"prefix", "herald-b"},
@@ -103,7 +106,10 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.http_body_limit, 10u * 1024 * 1024);
   EXPECT_EQ(c.http_header_limit, 16u * 1024);
   EXPECT_EQ(c.http_read_timeout, 10s);
+  EXPECT_EQ(c.http_idle_timeout, 5s);
   EXPECT_EQ(c.http_max_connections, 1024u);
+  EXPECT_EQ(c.http_max_connections_per_address, 256u);
+  EXPECT_EQ(c.http_body_memory_limit, 64u * 1024 * 1024);
   EXPECT_EQ(c.http_max_requests_per_connection, 1000u);
   EXPECT_EQ(c.redis_command_timeout, 5s);
   EXPECT_EQ(c.prefix, "herald");
@@ -321,6 +327,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"http_header_limit", "2MiB", "2MiB is above the maximum 1MiB"},
       {"http_read_timeout", "fast", "\"fast\" is not a duration (e.g. 500ms, 30s, 5m, 2h, 7d)"},
       {"http_max_connections", "0", "0 is out of range 1..1000000"},
+      {"http_idle_timeout", "50ms", "50ms is below the minimum 100ms"},
+      {"http_max_connections_per_address", "x", "\"x\" is not a whole number"},
+      {"http_body_memory_limit", "lots",
+       "\"lots\" is not a size (e.g. 16KiB, 10MiB, 1GiB or bytes)"},
       {"http_max_requests_per_connection", "-1", "\"-1\" is not a whole number"},
       {"redis_command_timeout", "1ms", "1ms is below the minimum 10ms"},
       {"prefix", "{q}",

@@ -40,7 +40,18 @@ std::optional<std::string> authenticate(const auth::token_table& tokens, const h
         return std::nullopt;
     }
   }
-  if (!token) token = auth::bearer_token(req);
+  if (req.count(boost::beast::http::field::authorization) > 1) {
+    refusal = invalid_request("Authorization: given more than once; send one token");
+    return std::nullopt;
+  }
+  const auto bearer = auth::bearer_token(req);
+  if (token && bearer && *token != *bearer) {
+    // Neither is quoted: both are secrets, one of them someone's valid token perhaps.
+    refusal = invalid_request(
+        "token: the body's \"token\" and the Authorization: Bearer token differ; send one");
+    return std::nullopt;
+  }
+  if (!token) token = bearer;
   if (!token) {
     refusal = unauthorized(
         "token: required, in the body's \"token\" field or an Authorization: Bearer header");
@@ -52,6 +63,13 @@ std::optional<std::string> authenticate(const auth::token_table& tokens, const h
     return std::nullopt;
   }
   return account;
+}
+
+std::optional<http::response> refuse_unknown_bearer(const auth::token_table& tokens,
+                                                    const http::request_header& header) {
+  const auto bearer = auth::bearer_token(header);
+  if (bearer && !tokens.account_for(*bearer)) return unauthorized("token: not a valid API token");
+  return std::nullopt;
 }
 
 std::optional<http::response> read_integer(simdjson::dom::object body, std::string_view name,

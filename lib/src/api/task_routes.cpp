@@ -175,9 +175,32 @@ asio::awaitable<http::response> post_cancel(const route_context& c, const http::
   co_return ok_reply("{\"status\": " + http::json_quote(queue::to_string(*status)) + "}");
 }
 
+// The fields of a tasks/items body; another is refused, named, rather than ignored.
+constexpr std::string_view items_fields[] = {"token", "format", "task_id", "offset", "limit"};
+
+std::optional<http::response> check_items_fields(simdjson::dom::object body) {
+  for (auto [key, value] : body) {
+    if (std::find(std::begin(items_fields), std::end(items_fields), key)
+        == std::end(items_fields)) {
+      return invalid_request(std::string(key)
+                             + ": unknown field; tasks/items takes token, format, task_id, "
+                               "offset and limit");
+    }
+  }
+  simdjson::dom::element format;
+  if (body["format"].get(format) == simdjson::SUCCESS && !format.is_null()) {
+    std::string_view text;
+    if (format.get(text) != simdjson::SUCCESS || text != "json") {
+      return invalid_request("format: only \"json\" is supported");
+    }
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<http::response> post_items(const route_context& c, const http::request& req) {
   task_request r;
   if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  if (auto bad = check_items_fields(r.body.object())) co_return std::move(*bad);
   std::uint64_t offset = 0, limit = 0;
   constexpr auto max_offset = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   if (auto bad = read_integer(r.body.object(), "offset", 0, 0, max_offset, offset)) {

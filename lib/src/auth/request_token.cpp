@@ -12,7 +12,7 @@ bool is_space(char c) {
 
 }  // namespace
 
-std::optional<std::string_view> bearer_token(const http::request& req) {
+std::optional<std::string_view> bearer_token(const http::request_header& req) {
   const auto it = req.find(boost::beast::http::field::authorization);
   if (it == req.end()) return std::nullopt;
   std::string_view value(it->value().data(), it->value().size());

@@ -258,9 +258,21 @@ const std::vector<option>& options() {
     t.push_back(duration_option(
         "http_read_timeout", "how long a client may take to send one request",
         &daemon_config::http_read_timeout, milliseconds(100), std::chrono::hours(1)));
+    t.push_back(duration_option(
+        "http_idle_timeout", "how long a keep-alive connection may wait for its next request",
+        &daemon_config::http_idle_timeout, milliseconds(100), std::chrono::hours(1)));
     t.push_back(count_option("http_max_connections",
-                             "HTTP connections served at once; more wait in the backlog",
+                             "HTTP connections served at once; at the cap a new client closes "
+                             "the longest idle one, else gets 503 (health probes still answered)",
                              &daemon_config::http_max_connections, 1, 1'000'000));
+    t.push_back(count_option("http_max_connections_per_address",
+                             "HTTP connections served at once from one client address (0: no "
+                             "limit; raise it behind a proxy)",
+                             &daemon_config::http_max_connections_per_address, 0, 1'000'000));
+    t.push_back(size_option("http_body_memory_limit",
+                            "request bodies held in memory at once across all connections (at "
+                            "least http_body_limit; 0: no limit); over it: HTTP 503",
+                            &daemon_config::http_body_memory_limit, 0, 1ULL << 40));
     t.push_back(count_option("http_max_requests_per_connection",
                              "requests served on one keep-alive connection before it is closed",
                              &daemon_config::http_max_requests_per_connection, 1, 1'000'000'000));

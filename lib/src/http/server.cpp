@@ -1,14 +1,18 @@
 #include "herald/http/server.hpp"
 
+#include "herald/http/request_checks.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 
@@ -44,15 +48,92 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Bytes asked of the socket when waiting for the first byte of a request.
 constexpr std::size_t first_read_size = 4096;
 
+// How long a client refused over a connection cap has to send its request's header: a probe
+// of a health path is answered, anything else gets 503.
+constexpr std::chrono::milliseconds refusal_read_timeout{1000};
+
+using clock_type = std::chrono::steady_clock;
+
 struct connection {
-  explicit connection(tcp::socket socket)
-      : executor_(socket.get_executor()), stream_(std::move(socket)) {}
+  connection(tcp::socket socket, asio::ip::address address, bool refused)
+      : executor_(socket.get_executor()),
+        stream_(std::move(socket)),
+        address_(std::move(address)),
+        refused_(refused) {}
   const asio::any_io_executor executor_;  // a strand of its own
   beast::tcp_stream stream_;
+  const asio::ip::address address_;
+  const bool refused_;  // accepted over a cap only to be answered 503 (or a health probe)
   // Waiting for the first byte of a request, or draining before close: nothing the client awaits
-  // an answer to is in progress, so stop() may cut the connection at once.
-  bool idle_ = false;
+  // an answer to is in progress, so stop() or a newcomer over a cap may cut the connection at
+  // once. Written on the connection's strand, read on the server's.
+  std::atomic<bool> idle_{false};
+  std::atomic<clock_type::rep> idle_since_{0};
+  bool evicting_ = false;  // the server's strand only: already chosen to make room
+
+  void set_idle(bool idle) {
+    if (idle) idle_since_ = clock_type::now().time_since_epoch().count();
+    idle_ = idle;
+  }
 };
+
+// The bytes of request bodies one request holds, counted in the server's total for as long as
+// this lives.
+class body_hold {
+ public:
+  body_hold(std::atomic<std::size_t>& total, std::size_t limit) : total_(total), limit_(limit) {}
+  ~body_hold() { total_ -= bytes_; }
+  body_hold(const body_hold&) = delete;
+  body_hold& operator=(const body_hold&) = delete;
+
+  // Counts `n` more bytes; false, counting nothing, when the total would pass the limit.
+  bool add(std::size_t n) {
+    std::size_t current = total_.load();
+    do {
+      if (limit_ != 0 && (n > limit_ || current > limit_ - n)) return false;
+    } while (!total_.compare_exchange_weak(current, current + n));
+    bytes_ += n;
+    return true;
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  std::atomic<std::size_t>& total_;
+  const std::size_t limit_;
+  std::size_t bytes_ = 0;
+};
+
+std::string_view buffered(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// A line ending without its CR: left for the parser to name.
+bool has_bare_lf(std::string_view data) {
+  for (auto lf = data.find('\n'); lf != std::string_view::npos; lf = data.find('\n', lf + 1)) {
+    if (lf == 0 || data[lf - 1] != '\r') return true;
+  }
+  return false;
+}
+
+response bad_header_reply(const request_refusal& refusal) {
+  const bool unsupported = refusal.status == bhttp::status::not_implemented;
+  return error_reply(refusal.status, unsupported ? 501 : 400,
+                     unsupported ? "Not implemented" : "Invalid request", refusal.reason);
+}
+
+response too_large_header_reply() {
+  return error_reply(bhttp::status::request_header_fields_too_large, 400, "Invalid request",
+                     "http: request header too large");
+}
+
+response busy_reply(std::string_view why) {
+  response res = error_reply(bhttp::status::service_unavailable, 503, "Service unavailable", why);
+  res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+constexpr std::string_view bodies_busy =
+    "http: too many request bodies are being read at once; retry later";
 
 // The answer to a request that could not be read, or nothing when the connection should just
 // close (the client went away, was too slow, or the server is stopping).
@@ -61,10 +142,7 @@ std::optional<response> read_error_reply(const beast::error_code& ec) {
     return error_reply(bhttp::status::payload_too_large, 400, "Invalid request",
                        "http: request body too large");
   }
-  if (ec == bhttp::error::header_limit) {
-    return error_reply(bhttp::status::request_header_fields_too_large, 400, "Invalid request",
-                       "http: request header too large");
-  }
+  if (ec == bhttp::error::header_limit) return too_large_header_reply();
   if (ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
     return std::nullopt;  // a socket error or a timeout
   }
@@ -92,13 +170,16 @@ void finalize(const request& req, response& res, bool keep_alive) {
 }  // namespace
 
 struct server::state {
-  state(asio::any_io_executor ex, server_config cfg, router routes)
+  state(asio::any_io_executor ex, server_config cfg, router routes, header_check check)
       : executor_(std::move(ex)),
         strand_(asio::make_strand(executor_)),
         acceptor_(strand_),
         gate_(strand_),
         cfg_(std::move(cfg)),
-        routes_(std::move(routes)) {}
+        routes_(std::move(routes)),
+        check_(std::move(check)),
+        body_memory_limit_(
+            cfg_.body_memory_limit == 0 ? 0 : std::max(cfg_.body_memory_limit, cfg_.body_limit)) {}
 
   asio::any_io_executor executor_;
   // Serialises the acceptor, the connection registry and the gate.
@@ -108,12 +189,23 @@ struct server::state {
   asio::steady_timer gate_;
   const server_config cfg_;
   const router routes_;
+  const header_check check_;
+  const std::size_t body_memory_limit_;  // 0: none; else room for one whole body at least
 
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> active_{0};  // connections being served (not those refused)
-  std::size_t running_ = 0;             // connection coroutines not yet ended, refused ones too
+  std::atomic<std::size_t> active_{0};      // connections being served (not those refused)
+  std::atomic<std::size_t> body_bytes_{0};  // request bodies held now, across connections
+  std::size_t running_ = 0;                 // connection coroutines not yet ended, refused too
   std::uint64_t next_id_ = 0;
   std::unordered_map<std::uint64_t, std::shared_ptr<connection>> connections_;
+  std::map<asio::ip::address, std::size_t> per_address_;  // connections served, by client
+
+  // The served connection that has waited longest for a request (from `address` when given)
+  // and is not chosen already; null when every one is busy.
+  std::shared_ptr<connection> longest_idle(const asio::ip::address* address) const;
+  // Closes `c` to make room, unless a request has come on it meanwhile.
+  static void evict(const std::shared_ptr<connection>& c);
+  bool is_health_probe(const request_header& header) const;
 
   static asio::awaitable<void> accept_loop(std::shared_ptr<state> self);
   static void start(const std::shared_ptr<state>& self, tcp::socket socket);
@@ -122,11 +214,13 @@ struct server::state {
   static asio::awaitable<void> refuse(std::shared_ptr<state> self, std::shared_ptr<connection> c);
   static asio::awaitable<response> answer(const state& st, const request& req, bool keep_alive);
   static asio::awaitable<bool> write(const state& st, connection& c, response& res);
+  static asio::awaitable<void> answer_and_close(const state& st, connection& c, response& res);
   static asio::awaitable<void> close_after_answer(const state& st, connection& c);
 };
 
-server::server(asio::any_io_executor ex, server_config cfg, router routes)
-    : state_(std::make_shared<state>(std::move(ex), std::move(cfg), std::move(routes))) {}
+server::server(asio::any_io_executor ex, server_config cfg, router routes, header_check check)
+    : state_(std::make_shared<state>(std::move(ex), std::move(cfg), std::move(routes),
+                                     std::move(check))) {}
 
 server::~server() = default;
 
@@ -184,6 +278,34 @@ std::size_t server::active_connections() const {
   return state_->active_.load();
 }
 
+std::size_t server::body_bytes_held() const {
+  return state_->body_bytes_.load();
+}
+
+std::shared_ptr<connection> server::state::longest_idle(const asio::ip::address* address) const {
+  std::shared_ptr<connection> oldest;
+  for (const auto& [id, c] : connections_) {
+    if (c->refused_ || c->evicting_ || !c->idle_) continue;
+    if (address != nullptr && c->address_ != *address) continue;
+    if (!oldest || c->idle_since_ < oldest->idle_since_) oldest = c;
+  }
+  return oldest;
+}
+
+void server::state::evict(const std::shared_ptr<connection>& c) {
+  c->evicting_ = true;
+  asio::post(c->executor_, [c] {
+    if (c->idle_) c->stream_.cancel();
+  });
+}
+
+bool server::state::is_health_probe(const request_header& header) const {
+  if (header.method() != bhttp::verb::get && header.method() != bhttp::verb::head) return false;
+  const std::string_view path = target_path({header.target().data(), header.target().size()});
+  return std::find(cfg_.health_paths.begin(), cfg_.health_paths.end(), path)
+         != cfg_.health_paths.end();
+}
+
 asio::awaitable<void> server::state::accept_loop(std::shared_ptr<state> self) {
   state& st = *self;
   if (!st.stopping_ && !st.acceptor_.is_open()) {
@@ -210,20 +332,44 @@ asio::awaitable<void> server::state::accept_loop(std::shared_ptr<state> self) {
 
 void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket) {
   state& st = *self;
-  auto c = std::make_shared<connection>(std::move(socket));
-  const std::uint64_t id = st.next_id_++;
-  const std::size_t cap = st.cfg_.max_connections;
-  const bool refused = cap != 0 && st.active_ >= cap;
-  if (refused && st.running_ - st.active_ >= cap) {
-    // A flood: answering each refusal would cost as much as serving it.
-    beast::error_code ec;
-    c->stream_.socket().close(ec);
+  beast::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) {  // gone already
+    socket.close(ec);
     return;
   }
+  const asio::ip::address address = peer.address();
+  const std::size_t cap = st.cfg_.max_connections;
+  const std::size_t address_cap = st.cfg_.max_connections_per_address;
+  const auto same_address = st.per_address_.find(address);
+  const bool over_address = address_cap != 0 && same_address != st.per_address_.end()
+                            && same_address->second >= address_cap;
+  const bool over_total = cap != 0 && st.active_ >= cap;
+  bool refused = false;
+  if (over_address || over_total) {
+    // Room is made by closing the connection that has waited longest for a request: one of
+    // this client's own when it is at its cap.
+    if (auto victim = st.longest_idle(over_address ? &address : nullptr)) {
+      evict(victim);
+    } else {
+      refused = true;
+    }
+  }
+  const std::size_t max_refusals = cap != 0 ? cap : 1024;
+  if (refused && st.running_ - st.active_ >= max_refusals) {
+    // A flood: answering each refusal would cost as much as serving it.
+    socket.close(ec);
+    return;
+  }
+  auto c = std::make_shared<connection>(std::move(socket), address, refused);
+  const std::uint64_t id = st.next_id_++;
   st.connections_.emplace(id, c);
   ++st.running_;
-  if (!refused) ++st.active_;
-  auto ended = asio::bind_executor(st.strand_, [self, id, refused](std::exception_ptr e) {
+  if (!refused) {
+    ++st.active_;
+    ++st.per_address_[address];
+  }
+  auto ended = asio::bind_executor(st.strand_, [self, id, refused, address](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -234,7 +380,12 @@ void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket
       }
     }
     self->connections_.erase(id);
-    if (!refused) --self->active_;
+    if (!refused) {
+      --self->active_;
+      if (auto it = self->per_address_.find(address); it != self->per_address_.end()) {
+        if (--it->second == 0) self->per_address_.erase(it);
+      }
+    }
     if (--self->running_ == 0) self->gate_.cancel();
   });
   if (refused) {
@@ -259,15 +410,38 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
     // The first byte of the request. A connection's first request has read_timeout from accept;
     // a later one may wait idle_timeout for its first byte, then has read_timeout.
     if (buffer.size() == 0) {
-      c.idle_ = true;
+      c.set_idle(true);
       c.stream_.expires_after(served == 0 ? cfg.read_timeout : cfg.idle_timeout);
       auto [ec, n] = co_await c.stream_.async_read_some(buffer.prepare(first_read_size), use_tuple);
-      c.idle_ = false;
-      if (ec) co_return;  // closed, timed out, or stopped: nobody waits for an answer
+      c.set_idle(false);
+      if (ec) co_return;  // closed, timed out, stopped or evicted: nobody waits for an answer
       buffer.commit(n);
       if (served > 0) c.stream_.expires_after(cfg.read_timeout);
     } else {
       c.stream_.expires_after(cfg.read_timeout);  // pipelined: its bytes are already here
+    }
+
+    // The whole header block, checked as it came: the parser would unfold an obs-fold line
+    // silently, which a proxy in front may read otherwise.
+    for (;;) {
+      const std::string_view data = buffered(buffer);
+      if (const auto end = header_block_end(data)) {
+        if (auto bad = check_header_block(data.substr(0, *end))) {
+          response reply = bad_header_reply(*bad);
+          co_await answer_and_close(st, c, reply);
+          co_return;
+        }
+        break;
+      }
+      if (data.size() >= cfg.header_limit) {
+        response reply = too_large_header_reply();
+        co_await answer_and_close(st, c, reply);
+        co_return;
+      }
+      if (has_bare_lf(data)) break;
+      auto [ec, n] = co_await c.stream_.async_read_some(buffer.prepare(first_read_size), use_tuple);
+      if (ec) co_return;
+      buffer.commit(n);
     }
 
     bhttp::request_parser<bhttp::string_body> parser;
@@ -278,21 +452,50 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
     auto [header_ec, header_n] =
         co_await bhttp::async_read_header(c.stream_, buffer, parser, use_tuple);
     beast::error_code ec = header_ec;
+    if (!ec) {
+      if (auto bad = check_request_header(parser.get())) {
+        response reply = bad_header_reply(*bad);
+        co_await answer_and_close(st, c, reply);
+        co_return;
+      }
+    }
+    body_hold hold(st.body_bytes_, st.body_memory_limit_);  // until the request is answered
     if (!ec && !parser.is_done()) {
       const auto& header = parser.get();
+      if (st.check_) {
+        if (auto early = st.check_(header)) {
+          response reply = std::move(*early);
+          co_await answer_and_close(st, c, reply);
+          co_return;
+        }
+      }
+      // A body announced by its length counts whole at once: the parser reserves it whole.
+      const auto length = parser.content_length();
+      if (length && !hold.add(*length)) {
+        response reply = busy_reply(bodies_busy);
+        co_await answer_and_close(st, c, reply);
+        co_return;
+      }
       if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
         auto [continue_ec, continue_n] = co_await bhttp::async_write(c.stream_, go_on, use_tuple);
         if (continue_ec) co_return;
       }
-      auto [body_ec, body_n] = co_await bhttp::async_read(c.stream_, buffer, parser, use_tuple);
-      ec = body_ec;
+      while (!ec && !parser.is_done()) {
+        auto [body_ec, body_n] =
+            co_await bhttp::async_read_some(c.stream_, buffer, parser, use_tuple);
+        ec = body_ec;
+        // A chunked body counts as it grows.
+        const std::size_t size = parser.get().body().size();
+        if (!ec && !length && size > hold.bytes() && !hold.add(size - hold.bytes())) {
+          response reply = busy_reply(bodies_busy);
+          co_await answer_and_close(st, c, reply);
+          co_return;
+        }
+      }
     }
     if (ec) {
-      if (auto reply = read_error_reply(ec)) {
-        reply->keep_alive(false);
-        if (co_await write(st, c, *reply)) co_await close_after_answer(st, c);
-      }
+      if (auto reply = read_error_reply(ec)) co_await answer_and_close(st, c, *reply);
       co_return;
     }
 
@@ -311,11 +514,31 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
 
 asio::awaitable<void> server::state::refuse(std::shared_ptr<state> self,
                                             std::shared_ptr<connection> c) {
-  response res = error_reply(bhttp::status::service_unavailable, 503, "Service unavailable",
-                             "http: too many connections");
-  res.set(bhttp::field::retry_after, "1");
-  res.keep_alive(false);
-  if (co_await write(*self, *c, res)) co_await close_after_answer(*self, *c);
+  state& st = *self;
+  std::optional<response> res;
+  {
+    // The header, within a short wait of its own. A timer cancels the read, not the stream's
+    // deadline: that would close the socket before the 503 is written.
+    asio::steady_timer wait(c->executor_, std::min(st.cfg_.read_timeout, refusal_read_timeout));
+    wait.async_wait([c](const boost::system::error_code& ec) {
+      if (!ec) c->stream_.socket().cancel();
+    });
+    c->set_idle(true);  // stop() may cut it
+    beast::flat_buffer buffer;
+    bhttp::request_parser<bhttp::empty_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(st.cfg_.header_limit, std::numeric_limits<std::uint32_t>::max())));
+    auto [ec, n] = co_await bhttp::async_read_header(c->stream_, buffer, parser, use_tuple);
+    c->set_idle(false);
+    wait.cancel();
+    if (!ec && parser.is_done() && !st.stopping_ && st.is_health_probe(parser.get())
+        && !check_request_header(parser.get())) {
+      const request req(std::move(parser.release().base()));
+      res = co_await answer(st, req, false);
+    }
+  }
+  if (!res) res = busy_reply("http: too many connections");
+  co_await answer_and_close(st, *c, *res);
   beast::error_code ec;
   c->stream_.socket().close(ec);
 }
@@ -346,13 +569,21 @@ asio::awaitable<bool> server::state::write(const state& st, connection& c, respo
   co_return !ec;
 }
 
+asio::awaitable<void> server::state::answer_and_close(const state& st, connection& c,
+                                                      response& res) {
+  res.keep_alive(false);
+  const bool written = co_await write(st, c, res);
+  if (written) co_await close_after_answer(st, c);
+  co_return;
+}
+
 asio::awaitable<void> server::state::close_after_answer(const state& st, connection& c) {
   beast::error_code ec;
   c.stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec || st.stopping_) co_return;
   // Read and drop what the client still sends until it closes too: closing with unread bytes
   // would send a reset, which can destroy our answer before the client reads it.
-  c.idle_ = true;
+  c.set_idle(true);
   c.stream_.expires_after(st.cfg_.linger_timeout);
   std::array<char, 4096> discard;
   for (;;) {

@@ -33,9 +33,17 @@ class json_body {
 
 // The account whose token the request presents: the body's "token" field when `body` is given
 // and has one, else `Authorization: Bearer`. Nothing and `refusal` set (401 for a missing or
-// unknown token, 400 for a "token" that is not a string) otherwise. The token is never quoted.
+// unknown token; 400 for a "token" that is not a string, two Authorization headers, or a body
+// token and a Bearer token that differ) otherwise. The token is never quoted.
 std::optional<std::string> authenticate(const auth::token_table& tokens, const http::request& req,
                                         const json_body* body, http::response& refusal);
+
+// Asked by the HTTP server of a request with a body before the body is read: 401 when it
+// presents an `Authorization: Bearer` token that is not valid, so that a client without a token
+// cannot make heraldd hold its body; nothing otherwise (a token in the body is checked once the
+// body is read).
+std::optional<http::response> refuse_unknown_bearer(const auth::token_table& tokens,
+                                                    const http::request_header& header);
 
 // An optional integer field of `body` in [min, max] into `out`; `fallback` when it is absent or
 // null. Else the 400 reply naming it: "limit: must be an integer from 1 to 1000" ("db_id: must be

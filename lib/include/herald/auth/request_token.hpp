@@ -13,7 +13,7 @@ namespace herald::auth {
 
 // The token of an `Authorization: Bearer TOKEN` header (the scheme in any case); nothing when
 // the request has no Authorization header, another scheme, or an empty token.
-std::optional<std::string_view> bearer_token(const http::request& req);
+std::optional<std::string_view> bearer_token(const http::request_header& req);
 
 // The "token" field of a JSON body: NO_SUCH_FIELD when it is absent, null or empty,
 // INCORRECT_TYPE when it is not a string. The view points into `body`'s document.

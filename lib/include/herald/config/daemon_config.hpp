@@ -58,8 +58,16 @@ struct daemon_config {
   std::uint64_t http_header_limit = 16 * 1024;
   // How long a client may take to send one request (headers and body).
   std::chrono::milliseconds http_read_timeout = std::chrono::seconds(10);
-  // Connections served at once; further ones wait in the listen backlog.
+  // How long a keep-alive connection may wait for its next request before it is closed.
+  std::chrono::milliseconds http_idle_timeout = std::chrono::seconds(5);
+  // Connections served at once. At the cap a new client closes the connection idle longest;
+  // when none is idle it is answered 503 (/healthz and /readyz are still answered).
   std::uint64_t http_max_connections = 1024;
+  // Connections served at once from one client address (0: no limit; raise it behind a proxy).
+  std::uint64_t http_max_connections_per_address = 256;
+  // Request bodies held in memory at once across all connections; a body that would pass it
+  // gets 503 before it is read (0: no limit).
+  std::uint64_t http_body_memory_limit = 64 * 1024 * 1024;
   // Requests served on one keep-alive connection before it is closed.
   std::uint64_t http_max_requests_per_connection = 1000;
 

@@ -14,6 +14,7 @@
 namespace herald::http {
 
 using request = boost::beast::http::request<boost::beast::http::string_body>;
+using request_header = boost::beast::http::request_header<>;
 using response = boost::beast::http::response<boost::beast::http::string_body>;
 
 using herald::append_json_escaped;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -15,10 +17,17 @@
 
 namespace herald::http {
 
+// Asked about a request with a body once its header has passed the framing checks, before the
+// body is read: a response to answer at once (the body is then never read and the connection
+// closes), or nothing to go on. This is where a token in the header is checked, so that a
+// client without a valid one cannot make the server hold its body.
+using header_check = std::function<std::optional<response>(const request_header&)>;
+
 class server {
  public:
   // Each connection runs on its own strand of `ex`, so `ex` may be run by several threads.
-  server(boost::asio::any_io_executor ex, server_config cfg, router routes);
+  server(boost::asio::any_io_executor ex, server_config cfg, router routes,
+         header_check check = {});
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -38,6 +47,9 @@ class server {
 
   // Connections being served now (not counting those refused with 503).
   std::size_t active_connections() const;
+
+  // Bytes of request bodies held now (see server_config::body_memory_limit).
+  std::size_t body_bytes_held() const;
 
  private:
   struct state;
