@@ -130,7 +130,9 @@ class ImportE2E : public ::testing::Test {
   ImportE2E()
       : dir_("herald-import-e2e"),
         heraldd_({.redis_url = redis_.url(),
-                  .extra_env = {"HERALD_CHUNK_SIZE=1"},  // each item its own chunk
+                  // Each item its own chunk; jobs up to 32 MiB, so that the million-field item
+                  // (19 MB) meets the per-profile limits rather than max_job_bytes.
+                  .extra_env = {"HERALD_CHUNK_SIZE=1", "HERALD_MAX_JOB_BYTES=32MiB"},
                   .extra_args = {},
                   .wait_until_listening = true}) {}
   ~ImportE2E() override { EXPECT_EQ(heraldd_.terminate(), 0) << heraldd_.log(); }

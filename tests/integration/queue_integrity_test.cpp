@@ -449,6 +449,17 @@ TEST_F(Queue, ABodyOverMaxJobBytesIsRefusedAtEnqueueAndDeadLetteredUnreadFromAPl
   EXPECT_LT(letter.size(), 1000u) << "the letter keeps no such body";
 }
 
+TEST_F(Queue, ABodyWithARepeatedKeyIsDeadLetteredNamingIt) {
+  // Reproduced before the fix: heraldd kept the first `items` (3), a validator keeping the last
+  // checked another job than the one that ran.
+  start_pool();
+  server_.command({"XADD", keys_.jobs(), "*", "v", "1", "type", "noop", "task_id", "twice",
+                   "account", "acme", "body", R"({"items": 3, "items": 1000000000000})"});
+  auto task = wait_for("twice", task_status::failed);
+  EXPECT_EQ(task.error_text, "body.items: duplicate key; a key may appear once in an object");
+  EXPECT_EQ(task.processed, 0u);
+}
+
 TEST_F(Queue, ABodysTokenIsNeverStored) {
   const std::string body =
       R"({"token": "s3cret-token", "data": [{"token": "nested stays"}], "db_id": 1})";

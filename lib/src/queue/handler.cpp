@@ -1,5 +1,7 @@
 #include "herald/queue/handler.hpp"
 
+#include "herald/common/json_keys.hpp"
+
 #include <simdjson.h>
 
 #include <boost/asio/steady_timer.hpp>
@@ -46,6 +48,8 @@ simdjson::dom::object parse_object(std::string_view body) {
     throw bad_job(std::string("body: not valid JSON (") + simdjson::error_message(err) + ")");
   simdjson::dom::object obj;
   if (doc.get(obj)) throw bad_job("body: must be a JSON object");
+  if (auto repeated = herald::duplicate_key(doc))
+    throw bad_job(herald::duplicate_key_message("body", *repeated));
   return obj;
 }
 
