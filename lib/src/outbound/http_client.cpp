@@ -736,8 +736,11 @@ void http_client::initiate_request(http_request req, handler_type handler) {
              });
 }
 
+// request() and shutdown() return the awaitable instead of awaiting it in a coroutine of their
+// own: GCC 12 destroys some temporaries of a co_await expression twice (a lambda capturing a
+// shared_ptr, here), which ASan caught as a use after free.
 asio::awaitable<http_response> http_client::request(http_request req) {
-  co_return co_await async_request(std::move(req), asio::use_awaitable);
+  return async_request(std::move(req), asio::use_awaitable);
 }
 
 void http_client::stop() {
@@ -745,17 +748,27 @@ void http_client::stop() {
   asio::post(impl_->executor(), [impl = impl_] { impl->teardown(); });
 }
 
+namespace {
+
+template <class Engine>
+struct shutdown_initiation {
+  std::shared_ptr<Engine> impl;
+  template <class Handler>
+  void operator()(Handler handler) {
+    auto ex = impl->executor();
+    asio::post(ex, [e = std::move(impl), h = std::move(handler)]() mutable {
+      e->teardown();
+      // Posted after the completions teardown posted, so it resumes after them.
+      asio::post(std::move(h));
+    });
+  }
+};
+
+}  // namespace
+
 asio::awaitable<void> http_client::shutdown() {
-  auto impl = impl_;
-  co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-      [impl](auto handler) {
-        asio::post(impl->executor(), [impl, h = std::move(handler)]() mutable {
-          impl->teardown();
-          // Posted after the completions teardown posted, so it resumes after them.
-          asio::post(std::move(h));
-        });
-      },
-      asio::use_awaitable);
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      shutdown_initiation<engine>{impl_}, asio::use_awaitable);
 }
 
 http_client::statistics http_client::stats() const {
