@@ -3,6 +3,7 @@
 // connections, the response size cap, stopping, and clients on two threads.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -257,6 +258,45 @@ TEST_F(OutboundHttpClient, UnresolvableHostIsDnsAndAHostNameResolves) {
   res = run(get("http://no-such-host.invalid/"));
   EXPECT_EQ(res.error, out::errc::dns) << res.error.message() << ": " << res.error_message;
   EXPECT_FALSE(res.request_sent);
+}
+
+TEST_F(OutboundHttpClient, TlsHandshakeFailureIsTlsAndNotSent) {
+  // https:// to a server that speaks plain HTTP: the handshake fails before any request.
+  fake_http_server server([](const received_request&) { return ok(); });
+  client();
+  auto res = run(get("https://127.0.0.1:" + std::to_string(server.port()) + "/"));
+  EXPECT_EQ(res.error, out::errc::tls) << res.error.message() << ": " << res.error_message;
+  EXPECT_FALSE(res.request_sent);
+  EXPECT_EQ(server.requests(), 0u);
+}
+
+TEST_F(OutboundHttpClient, ProxyFromTheEnvironmentIsHonoured) {
+  // The fake server plays the proxy: an HTTP proxy gets the absolute URL as the target.
+  fake_http_server proxy([](const received_request&) { return ok("via proxy"); });
+  ::setenv("http_proxy", proxy.url("").c_str(), 1);
+  client();
+  auto res = run(get("http://provider.invalid/v1/send"));
+  ::unsetenv("http_proxy");
+  ASSERT_TRUE(res.ok()) << res.error_message;
+  EXPECT_EQ(res.body, "via proxy");
+  auto seen = proxy.received();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].target, "http://provider.invalid/v1/send");
+  // NO_PROXY exempts a host: this one then goes direct (and fails to resolve).
+  ::setenv("http_proxy", proxy.url("").c_str(), 1);
+  ::setenv("NO_PROXY", "provider.invalid", 1);
+  res = run(get("http://provider.invalid/v1/send"));
+  ::unsetenv("http_proxy");
+  ::unsetenv("NO_PROXY");
+  EXPECT_EQ(res.error, out::errc::dns) << res.error_message;
+  EXPECT_EQ(proxy.requests(), 1u);
+  // The configured proxy wins over the environment.
+  out::http_client_config cfg;
+  cfg.proxy = proxy.url("");
+  client(cfg);
+  res = run(get("http://other.invalid/x"));
+  ASSERT_TRUE(res.ok()) << res.error_message;
+  EXPECT_EQ(proxy.received().back().target, "http://other.invalid/x");
 }
 
 TEST_F(OutboundHttpClient, BadUrlsAndSchemesAreInvalidRequests) {
