@@ -10,7 +10,7 @@ packages=(
   libsystemd-dev libssl-dev libcurl4-openssl-dev
   redis-server redis-tools
   geoip-database libgeoip-dev libmaxminddb-dev python3-jsonschema
-  curl procps
+  curl procps wrk
 )
 
 missing=()
