@@ -172,6 +172,27 @@ TEST_F(OutboundHttpClient, HundredSequentialRequestsReuseOneConnection) {
   for (const auto& r : server.received()) EXPECT_EQ(r.connection, 1u);
 }
 
+TEST_F(OutboundHttpClient, PooledConnectionsTheServerClosedAreReplaced) {
+  // Each response is followed by the server closing, announced or not: the pooled socket curl
+  // kept (after its REMOVE) turns out dead, is closed through close_socket, and the next
+  // request goes out on a fresh connection.
+  fake_http_server server([](const received_request& r) {
+    auto c = ok();
+    c.close = r.target.starts_with("/announced");
+    c.close_unannounced = !c.close;
+    return c;
+  });
+  client();
+  for (int i = 0; i < 20; ++i) {
+    auto target = (i % 2 ? "/announced/" : "/silent/") + std::to_string(i);
+    auto res = run(get(server.url(target)));
+    ASSERT_TRUE(res.ok()) << target << ": " << res.error_message;
+  }
+  EXPECT_EQ(server.requests(), 20u);
+  EXPECT_EQ(server.connections(), 20u);
+  EXPECT_EQ(client_->stats().connections_opened, 20u);
+}
+
 TEST_F(OutboundHttpClient, ConcurrencyCapHoldsAndQueuedRequestsAllSucceed) {
   fake_http_server server([](const received_request&) {
     auto c = ok();

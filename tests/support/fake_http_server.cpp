@@ -116,7 +116,7 @@ struct fake_http_server::state {
         res.prepare_payload();
       auto [wec, w] = co_await bhttp::async_write(stream, res, tuple_awaitable);
       server->note_in_flight(-1);
-      if (wec || !keep) break;
+      if (wec || !keep || c.close_unannounced) break;
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

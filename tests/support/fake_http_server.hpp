@@ -41,8 +41,9 @@ struct canned_response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  bool chunked = false;  // Transfer-Encoding: chunked instead of Content-Length
-  bool close = false;    // Connection: close, and close after it
+  bool chunked = false;            // Transfer-Encoding: chunked instead of Content-Length
+  bool close = false;              // Connection: close, and close after it
+  bool close_unannounced = false;  // close after it without saying so (an idle timeout's way)
   std::chrono::milliseconds delay{0};
 };
 
