@@ -12,7 +12,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -129,7 +128,8 @@ class http_client {
   using request_signature = void(http_response);
 
   // `ex` must not run handlers concurrently (an io_context run by one thread); callers may be on
-  // any executor. Throws std::invalid_argument naming the field of a config it cannot use.
+  // any executor (whose context keeps running while they wait: the client holds no work on it).
+  // Throws std::invalid_argument naming the field of a config it cannot use.
   http_client(boost::asio::any_io_executor ex, http_client_config config);
   // Fails what is still outstanding with errc::stopped and frees every curl handle and socket.
   // Destroy the client on its executor's thread, or while its io_context is not running, and
