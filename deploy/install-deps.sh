@@ -7,10 +7,10 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache clang-format
   libboost1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
   libhiredis-dev libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
-  libsystemd-dev libssl-dev
+  libsystemd-dev libssl-dev libcurl4-openssl-dev
   redis-server redis-tools
   geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
-  curl procps
+  curl procps wrk
 )
 
 missing=()

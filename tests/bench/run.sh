@@ -5,6 +5,7 @@
 #   3. redis_client_bench: Herald's Redis client beside redis-benchmark;
 #   4. queue_bench (when built): heraldd's enqueue and drain rates, commands per job, RSS, ...;
 #      import_bench: profiles imported per second, commands and memory per profile, lookups;
+#      http_client_bench: the outbound HTTP client's requests per second beside wrk -c 64;
 #   5. BullMQ and bee-queue with the same N no-op jobs, each on its own fresh redis-server,
 #      and a table of their figures with the goals heraldd is held to (2x the faster peer).
 #
@@ -99,6 +100,12 @@ fi
 if [ -x "$build/tests/bench/import_bench" ]; then
   section "import_bench"
   bounded "$step_timeout" "$build/tests/bench/import_bench"
+fi
+
+# 4c. The outbound HTTP client beside wrk against the same loopback server.
+if [ -x "$build/tests/bench/http_client_bench" ]; then
+  section "http_client_bench"
+  bounded "$step_timeout" "$build/tests/bench/http_client_bench"
 fi
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; redis-server binds it a moment later).
