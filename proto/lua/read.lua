@@ -1,29 +1,38 @@
 -- Herald: a worker reads new jobs (XREADGROUP ... >, without blocking), and a body too large to
 -- be a job never leaves Redis: an entry whose body is over max_job_bytes comes back without it,
 -- with its size as the field `body_bytes` (the worker dead-letters it, and dead_letter.lua
--- keeps no such body). The worker chooses COUNT from the bytes its last reads brought, so that
--- one read brings a bounded amount. When this finds nothing, the worker waits with a blocking
--- XREADGROUP of one entry.
+-- keeps no such body). One call brings about max_read_bytes of bodies at most: it reads 1
+-- entry, then 2, 4, ... while what it read stays under that, up to `count` entries, so that a
+-- run of large entries is read a few at a time (and small ones in a handful of reads). When
+-- this finds nothing, the worker waits with a blocking XREADGROUP of one entry.
 --
 -- KEYS[1] the stream
 -- ARGV[1] group   ARGV[2] consumer   ARGV[3] count   ARGV[4] max_job_bytes (0: no limit)
+-- ARGV[5] max_read_bytes
 -- Returns XREADGROUP's entries ([[id, [field, value, ...]], ...]); an empty array when none.
-local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]),
-                     'STREAMS', KEYS[1], '>')
-if not r then return {} end
-local entries = r[1][2]
-local max_bytes = tonumber(ARGV[4])
-if max_bytes > 0 then
+local count, max_bytes, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local out, bytes, batch = {}, 0, 1
+while #out < count and bytes < budget do
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT',
+                       math.min(batch, count - #out), 'STREAMS', KEYS[1], '>')
+  if not r then break end
+  local entries = r[1][2]
   for _, e in ipairs(entries) do
     local f = e[2]
     if f then
       for i = 1, #f, 2 do
-        if f[i] == 'body' and #f[i + 1] > max_bytes then
-          f[i] = 'body_bytes'
-          f[i + 1] = tostring(#f[i + 1])
+        if f[i] == 'body' then
+          bytes = bytes + #f[i + 1]
+          if max_bytes > 0 and #f[i + 1] > max_bytes then
+            f[i] = 'body_bytes'
+            f[i + 1] = tostring(#f[i + 1])
+          end
         end
       end
     end
+    out[#out + 1] = e
   end
+  if #entries < math.min(batch, count) then break end
+  batch = batch * 2
 end
-return entries
+return out

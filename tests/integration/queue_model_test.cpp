@@ -52,14 +52,30 @@ const redis::script& load(const std::string& name) {
   }
   return *s;
 }
-const redis::script& start() { return load("start"); }
-const redis::script& commit() { return load("commit"); }
-const redis::script& dead_letter() { return load("dead_letter"); }
-const redis::script& retry() { return load("retry"); }
-const redis::script& note_error() { return load("note_error"); }
-const redis::script& read() { return load("read"); }
-const redis::script& promote() { return load("promote"); }
-const redis::script& trim() { return load("trim"); }
+const redis::script& start() {
+  return load("start");
+}
+const redis::script& commit() {
+  return load("commit");
+}
+const redis::script& dead_letter() {
+  return load("dead_letter");
+}
+const redis::script& retry() {
+  return load("retry");
+}
+const redis::script& note_error() {
+  return load("note_error");
+}
+const redis::script& read() {
+  return load("read");
+}
+const redis::script& promote() {
+  return load("promote");
+}
+const redis::script& trim() {
+  return load("trim");
+}
 }  // namespace scripts
 constexpr std::string_view group = queue_keys::group;
 
@@ -378,7 +394,7 @@ TEST_F(QueueModel, RandomSequencesKeepEveryInvariant) {
           ops["read"]++;
           const auto& c = consumers[pick(consumers.size())];
           auto r = eval(scripts::read(), {keys_.jobs()},
-                        {std::string(group), c, std::to_string(1 + pick(3)), "0"});
+                        {std::string(group), c, std::to_string(1 + pick(3)), "0", "1048576"});
           start(c, entries_of(r));
           break;
         }

@@ -12,7 +12,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
-#include <limits>
 #include <random>
 #include <set>
 #include <unordered_set>
@@ -223,10 +222,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       // nothing, a blocking read of one entry waits for the next.
       std::vector<entry> entries;
       std::vector<std::string> keys{keys_.jobs()};
-      std::vector<std::string> args{
-          std::string(queue_keys::group), config_.consumer,
-          std::to_string(std::min({free, config_.read_batch, read_count_})),
-          std::to_string(config_.max_job_bytes)};
+      std::vector<std::string> args{std::string(queue_keys::group), config_.consumer,
+                                    std::to_string(std::min(free, config_.read_batch)),
+                                    std::to_string(config_.max_job_bytes),
+                                    std::to_string(config_.max_read_bytes)};
       std::string failure;
       try {
         auto r = co_await blocking_.eval(scripts::read(), keys, args);
@@ -255,11 +254,6 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         continue;
       }
       if (entries.empty()) continue;
-      std::size_t bytes = 0;
-      for (const auto& e : entries) bytes += e.body.size();
-      read_count_ = std::clamp<std::size_t>(
-          config_.max_read_bytes / std::max<std::size_t>(1, bytes / entries.size()), 1,
-          config_.read_batch);
       co_await start_entries(std::move(entries), true);
     }
   }
@@ -804,7 +798,6 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   std::size_t running_ = 0;
   int loops_ = 0;
   std::set<std::string> running_entries_;
-  std::size_t read_count_ = std::numeric_limits<std::size_t>::max();
   std::unordered_set<std::string> lost_entries_;
   static constexpr std::size_t max_commit_batch = 100;
   std::vector<commit_request> commits_;
