@@ -79,7 +79,11 @@ const std::map<std::string, std::string> non_defaults = {
     {"task_ttl", "1d"},
     {"tokens_file", "/etc/herald/tokens"},
     {"max_job_items", "500"},
+    {"max_job_bytes", "1MiB"},
+    {"dead_max", "500"},
+    {"consumer_idle_max", "5m"},
     {"geo_db", "/var/lib/GeoIP/GeoLite2-City.mmdb"},
+    {"triggers_dir", "/etc/herald/triggers"},
 };
 
 TEST(config, defaults_without_any_source) {
@@ -111,6 +115,7 @@ TEST(config, defaults_without_any_source) {
   EXPECT_TRUE(c.tokens_file.empty());
   EXPECT_EQ(c.max_job_items, 10'000u);
   EXPECT_TRUE(c.geo_db.empty());
+  EXPECT_TRUE(c.triggers_dir.empty());
 }
 
 TEST(config, the_test_table_covers_every_key) {
@@ -327,6 +332,9 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"max_deliveries", "0", "0 is out of range 1..1000"},
       {"task_ttl", "0", "0s is below the minimum 1s"},
       {"max_job_items", "0", "0 is out of range 1..10000000"},
+      {"max_job_bytes", "100", "100 is below the minimum 1KiB"},
+      {"dead_max", "0", "0 is out of range 1..100000000"},
+      {"consumer_idle_max", "500ms", "500ms is below the minimum 1s"},
   };
   std::set<std::string> keys_covered;
   for (const auto& c : cases) {
@@ -338,10 +346,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
     EXPECT_EQ(r.error().code, herald::config::make_error_code(errc::invalid_value));
     EXPECT_EQ(r.error().message, c.key + ": " + c.reason + " (from " + env_name + ")");
   }
-  // tokens_file and geo_db accept anything, an empty value included (a file that cannot be
-  // read stops heraldd when it starts); every other key can be wrong.
+  // tokens_file, geo_db and triggers_dir accept anything, an empty value included (a file that
+  // cannot be read stops heraldd when it starts); every other key can be wrong.
   for (const auto& k : herald::config::keys()) {
-    if (k.key != "tokens_file" && k.key != "geo_db") {
+    if (k.key != "tokens_file" && k.key != "geo_db" && k.key != "triggers_dir") {
       EXPECT_TRUE(keys_covered.count(std::string(k.key))) << k.key;
     }
   }
