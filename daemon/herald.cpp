@@ -425,6 +425,11 @@ class session {
                                             + "\"; `herald triggers update` changes it");
     }
     if (r.outcome == save_outcome::not_found) no_such_trigger(t.id);
+    if (r.outcome == save_outcome::full) {
+      throw cli_error(exit_code::usage, "account \"" + target_.account
+                                            + "\" has as many triggers as it may have; delete one "
+                                              "first");
+    }
     out("trigger " + std::to_string(t.id) + " version " + std::to_string(r.version) + " "
         + std::string(to_string(r.outcome)) + "\n");
     co_return 0;

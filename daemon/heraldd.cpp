@@ -460,6 +460,11 @@ class heraldd {
       auto report = co_await herald::triggers::upsert_all(*triggers_, files);
       spdlog::info("triggers from {}: {} created, {} updated, {} unchanged, {} refused", from,
                    report.created, report.updated, report.unchanged, files.faults.size());
+      if (report.full > 0)
+        spdlog::error(
+            "triggers from {}: {} not saved: their accounts have as many triggers as "
+            "they may have",
+            from, report.full);
     } catch (const std::exception& e) {
       spdlog::error("triggers from {}: not saved: {}", from, e.what());
     }

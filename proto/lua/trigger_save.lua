@@ -6,9 +6,10 @@
 -- ARGV[1] mode: 'add' (refused when the trigger exists), 'update' (refused when it does not) or
 --         'upsert' (either; a JSON equal to the current version's saves nothing)
 -- ARGV[2] the trigger id   ARGV[3] the trigger's JSON   ARGV[4] now (ms since the epoch)
--- ARGV[5] versions kept (at least 1)
+-- ARGV[5] versions kept (at least 1)   ARGV[6] the most triggers an account may have
 -- Returns {outcome, version}: outcome 'created', 'updated' or 'unchanged' with the current
--- version, or 'exists' (add) / 'not_found' (update) with the current version (0 when none).
+-- version, or 'exists' (add) / 'not_found' (update) with the current version (0 when none), or
+-- 'full' with 0 when a new trigger would exceed ARGV[6].
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 local live = v > 0 and redis.call('HEXISTS', KEYS[1], 'd') == 0
 local mode = ARGV[1]
@@ -17,6 +18,7 @@ if mode == 'update' and not live then return {'not_found', 0} end
 if mode == 'upsert' and live and redis.call('HGET', KEYS[1], 'j:' .. v) == ARGV[3] then
   return {'unchanged', v}
 end
+if not live and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return {'full', 0} end
 local nv = v + 1
 redis.call('HSET', KEYS[1], 'v', tostring(nv), 'j:' .. nv, ARGV[3], 'u', ARGV[4])
 if not live then

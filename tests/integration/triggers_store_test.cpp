@@ -126,6 +126,21 @@ TEST_F(TriggerStore, AccountsApart) {
   EXPECT_EQ(run(store_->get("globex", 1))->definition.message.text, "globex's");
 }
 
+TEST_F(TriggerStore, AnAccountHoldsAtMostMaxTriggers) {
+  trigger_store small(*client_, store_config{.prefix = "herald", .max_triggers = 2});
+  EXPECT_EQ(run(small.add("acme", make(1, "a"))).outcome, save_outcome::created);
+  EXPECT_EQ(run(small.add("acme", make(2, "b"))).outcome, save_outcome::created);
+  EXPECT_EQ(run(small.add("acme", make(3, "c"))).outcome, save_outcome::full);
+  EXPECT_EQ(run(small.upsert("acme", make(3, "c"))).outcome, save_outcome::full);
+  EXPECT_FALSE(run(small.get("acme", 3)));
+  EXPECT_EQ(redis_.integer({"EXISTS", "herald:{trg:acme}:t:3"}), 0);
+  // Updates of the ones it has still go; another account has its own room.
+  EXPECT_EQ(run(small.update("acme", make(2, "b2"))).outcome, save_outcome::updated);
+  EXPECT_EQ(run(small.add("globex", make(3, "c"))).outcome, save_outcome::created);
+  EXPECT_TRUE(run(small.remove("acme", 1)));
+  EXPECT_EQ(run(small.add("acme", make(3, "c"))).outcome, save_outcome::created);
+}
+
 TEST_F(TriggerStore, KeysAsDocumented) {
   run(store_->add("acme", make(5, "x")));
   EXPECT_EQ(redis_.command({"TYPE", "herald:{trg:acme}:t:5"}), "hash");

@@ -122,6 +122,11 @@ asio::awaitable<http::response> post_save(const route_context& c, const http::re
         "id: trigger " + std::to_string(t.id) + " exists; triggers/update changes it");
   }
   if (saved.outcome == triggers::save_outcome::not_found) co_return trigger_not_found();
+  if (saved.outcome == triggers::save_outcome::full) {
+    co_return http::error_reply(bhttp::status::conflict, 409, "Too many triggers",
+                                "id: the account has as many triggers as it may have; delete "
+                                "one first");
+  }
   auto stored = co_await c.store.get_version(r.account, t.id, saved.version);
   if (!stored) co_return trigger_not_found();  // deleted in between
   co_return ok_reply("trigger", stored->to_api_json());

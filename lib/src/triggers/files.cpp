@@ -115,7 +115,9 @@ boost::asio::awaitable<upsert_report> upsert_all(trigger_store& store, const tri
   upsert_report report;
   for (const auto& t : files.triggers) {
     auto r = co_await store.upsert(t.account, t.definition);
-    if (r.outcome == save_outcome::created)
+    if (r.outcome == save_outcome::full)
+      ++report.full;
+    else if (r.outcome == save_outcome::created)
       ++report.created;
     else if (r.outcome == save_outcome::updated)
       ++report.updated;

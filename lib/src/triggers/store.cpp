@@ -67,6 +67,8 @@ std::string_view to_string(save_outcome o) {
       return "exists";
     case save_outcome::not_found:
       return "not_found";
+    case save_outcome::full:
+      return "full";
   }
   return "created";
 }
@@ -93,8 +95,12 @@ boost::asio::awaitable<save_result> trigger_store::save(const std::string& accou
                                                         const trigger& t, const char* mode) {
   trigger_keys keys(cfg_.prefix, account);
   const std::string k[] = {keys.trigger(t.id), keys.ids()};
-  const std::string a[] = {mode, std::to_string(t.id), to_json(t), std::to_string(now_ms()),
-                           std::to_string(cfg_.versions_kept)};
+  const std::string a[] = {mode,
+                           std::to_string(t.id),
+                           to_json(t),
+                           std::to_string(now_ms()),
+                           std::to_string(cfg_.versions_kept),
+                           std::to_string(cfg_.max_triggers)};
   auto r = co_await redis_.eval(save_script(), k, a);
   const auto& e = r.as_array();
   if (e.size() != 2) throw std::runtime_error("trigger_save.lua: unexpected reply");
@@ -109,6 +115,8 @@ boost::asio::awaitable<save_result> trigger_store::save(const std::string& accou
     out.outcome = save_outcome::unchanged;
   else if (outcome == "exists")
     out.outcome = save_outcome::exists;
+  else if (outcome == "full")
+    out.outcome = save_outcome::full;
   else
     out.outcome = save_outcome::not_found;
   co_return out;

@@ -39,6 +39,7 @@ trigger_files read_trigger_dir(const std::filesystem::path& dir, const provider_
 
 struct upsert_report {
   std::size_t created = 0, updated = 0, unchanged = 0;
+  std::size_t full = 0;  // not saved: the account has store_config::max_triggers
 };
 // Upserts every trigger of `files` (an unchanged one saves no new version).
 boost::asio::awaitable<upsert_report> upsert_all(trigger_store& store, const trigger_files& files);

@@ -46,7 +46,14 @@ struct stored_trigger {
   std::string to_api_json() const;
 };
 
-enum class save_outcome { created, updated, unchanged, exists, not_found };
+enum class save_outcome {
+  created,
+  updated,
+  unchanged,
+  exists,     // add: the id is taken
+  not_found,  // update: no such trigger
+  full,       // a new trigger, and the account has max_triggers already
+};
 std::string_view to_string(save_outcome o);
 
 struct save_result {
@@ -60,6 +67,8 @@ struct store_config {
   std::uint64_t versions_kept = 100;
   // How long a deleted trigger's versions stay readable for the tasks running them.
   std::chrono::milliseconds deleted_ttl = std::chrono::hours(24 * 7);
+  // Live triggers one account may have: bounds what list reads.
+  std::uint64_t max_triggers = 10'000;
 };
 
 // The caller validates a trigger before saving it; the store takes what it is given. Redis
