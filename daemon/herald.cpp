@@ -27,6 +27,8 @@
 #include "herald/queue/task_store.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/redis/url.hpp"
+#include "herald/triggers/store.hpp"
+#include "herald/triggers/trigger.hpp"
 
 extern char** environ;
 
@@ -100,6 +102,37 @@ queue::new_job read_enqueue_job(const cli::command_line& cl, const cli::target& 
   }
 }
 
+// The trigger of `triggers add|update`, checked (fields, provider, templates) before Redis is
+// contacted.
+herald::triggers::trigger read_trigger_file(const cli::command_line& cl, const cli::target& t) {
+  const std::string where = cl.file == "-" ? "stdin" : cl.file;
+  auto text = read_input(cl.file);
+  auto parsed = herald::triggers::parse_trigger(text);
+  if (!parsed.value) throw cli_error(exit_code::usage, where + ": " + parsed.error->text());
+  if (auto error = herald::triggers::validate(*parsed.value, t.providers))
+    throw cli_error(exit_code::usage, where + ": " + error->text());
+  return std::move(*parsed.value);
+}
+
+std::string format_trigger(const herald::triggers::stored_trigger& s) {
+  const auto& t = s.definition;
+  std::string out = "trigger " + std::to_string(t.id) + " version " + std::to_string(s.version)
+                    + (t.enabled ? "" : " (disabled)") + "\n";
+  out += "  name:      " + t.name + "\n";
+  out += "  channel:   " + std::string(to_string(t.channel)) + " via " + t.provider + "\n";
+  out += "  db_id:     " + std::to_string(t.db_id) + "\n";
+  if (t.resource_id) out += "  resource:  " + std::to_string(*t.resource_id) + "\n";
+  if (t.message.subject) out += "  subject:   " + *t.message.subject + "\n";
+  if (t.message.text) out += "  text:      " + *t.message.text + "\n";
+  if (t.message.file_uuid) out += "  file_uuid: " + *t.message.file_uuid + "\n";
+  for (const auto& b : t.message.buttons) out += "  button:    " + b.text + " -> " + b.url + "\n";
+  if (t.bot) {
+    out += "  bot:       " + t.bot->bot_id + (t.bot->forced ? " (forced)" : "") + "\n";
+    for (const auto& [name, v] : t.bot->variables) out += "    " + name + " = " + v + "\n";
+  }
+  return out;
+}
+
 class session {
  public:
   session(redis::client& redis, const cli::command_line& cl, cli::target t, last_message_sink& log)
@@ -109,7 +142,8 @@ class session {
         log_(log),
         store_(redis, queue::queue_keys(target_.prefix)) {}
 
-  asio::awaitable<int> run(std::optional<queue::new_job> job) {
+  asio::awaitable<int> run(std::optional<queue::new_job> job,
+                           std::optional<herald::triggers::trigger> trigger = std::nullopt) {
     co_await connect();
     switch (cl_.command) {
       case cli::command_kind::enqueue:
@@ -130,6 +164,15 @@ class session {
         co_return co_await dead_purge();
       case cli::command_kind::profiles_get:
         co_return co_await profiles_get();
+      case cli::command_kind::triggers_add:
+      case cli::command_kind::triggers_update:
+        co_return co_await triggers_save(std::move(*trigger));
+      case cli::command_kind::triggers_get:
+        co_return co_await triggers_get();
+      case cli::command_kind::triggers_list:
+        co_return co_await triggers_list();
+      case cli::command_kind::triggers_delete:
+        co_return co_await triggers_delete();
       case cli::command_kind::help:
       case cli::command_kind::version:
         break;
@@ -329,6 +372,80 @@ class session {
     co_return 0;
   }
 
+  herald::triggers::trigger_store open_triggers() {
+    return herald::triggers::trigger_store(redis_, {.prefix = target_.prefix});
+  }
+
+  [[noreturn]] void no_such_trigger(std::uint64_t id) const {
+    throw cli_error(exit_code::not_found,
+                    "no trigger " + std::to_string(id) + " in account \"" + target_.account + "\"");
+  }
+
+  std::uint64_t trigger_id() const { return std::stoull(cl_.id); }
+
+  asio::awaitable<int> triggers_save(herald::triggers::trigger t) {
+    using herald::triggers::save_outcome;
+    auto store = open_triggers();
+    const bool add = cl_.command == cli::command_kind::triggers_add;
+    herald::triggers::save_result r;
+    if (add)
+      r = co_await store.add(target_.account, t);
+    else
+      r = co_await store.update(target_.account, t);
+    if (r.outcome == save_outcome::exists) {
+      throw cli_error(exit_code::usage, "trigger " + std::to_string(t.id) + " exists in account \""
+                                            + target_.account
+                                            + "\"; `herald triggers update` changes it");
+    }
+    if (r.outcome == save_outcome::not_found) no_such_trigger(t.id);
+    if (r.outcome == save_outcome::full) {
+      throw cli_error(exit_code::usage, "account \"" + target_.account
+                                            + "\" has as many triggers as it may have; delete one "
+                                              "first");
+    }
+    out("trigger " + std::to_string(t.id) + " version " + std::to_string(r.version) + " "
+        + std::string(to_string(r.outcome)) + "\n");
+    co_return 0;
+  }
+
+  asio::awaitable<int> triggers_get() {
+    auto store = open_triggers();
+    auto found = co_await store.get(target_.account, trigger_id());
+    if (!found) no_such_trigger(trigger_id());
+    out(cl_.json ? found->to_api_json() + "\n" : format_trigger(*found));
+    co_return 0;
+  }
+
+  asio::awaitable<int> triggers_list() {
+    auto store = open_triggers();
+    auto all = co_await store.list(target_.account);
+    std::string text;
+    if (cl_.json) {
+      text = "[";
+      for (std::size_t i = 0; i < all.size(); ++i)
+        text += (i > 0 ? ", " : "") + all[i].to_api_json();
+      text += "]\n";
+    } else if (all.empty()) {
+      text = "no triggers in account \"" + target_.account + "\"\n";
+    } else {
+      for (const auto& s : all) {
+        const auto& t = s.definition;
+        text += std::to_string(t.id) + "\tv" + std::to_string(s.version) + "\t"
+                + (t.enabled ? "enabled" : "disabled") + "\t" + std::string(to_string(t.channel))
+                + "\t" + t.provider + "\t" + t.name + "\n";
+      }
+    }
+    out(text);
+    co_return 0;
+  }
+
+  asio::awaitable<int> triggers_delete() {
+    auto store = open_triggers();
+    if (!co_await store.remove(target_.account, trigger_id())) no_such_trigger(trigger_id());
+    out("trigger " + cl_.id + " deleted\n");
+    co_return 0;
+  }
+
   redis::client& redis_;
   const cli::command_line& cl_;
   cli::target target_;
@@ -354,7 +471,8 @@ int report(std::exception_ptr e, const cli::target& t) {
   return static_cast<int>(exit_code::redis);
 }
 
-int run(const cli::command_line& cl, const cli::target& t, std::optional<queue::new_job> job) {
+int run(const cli::command_line& cl, const cli::target& t, std::optional<queue::new_job> job,
+        std::optional<herald::triggers::trigger> trigger) {
   // The Redis client logs through spdlog; keep its words for our own messages, not the terminal.
   auto sink = std::make_shared<last_message_sink>();
   auto logger = std::make_shared<spdlog::logger>("herald", sink);
@@ -369,7 +487,7 @@ int run(const cli::command_line& cl, const cli::target& t, std::optional<queue::
   redis::client redis(io.get_executor(), config);
   session s(redis, cl, t, *sink);
   int code = static_cast<int>(exit_code::redis);
-  asio::co_spawn(io, s.run(std::move(job)), [&](std::exception_ptr e, int c) {
+  asio::co_spawn(io, s.run(std::move(job), std::move(trigger)), [&](std::exception_ptr e, int c) {
     code = e ? report(e, t) : c;
     redis.stop();
     io.stop();
@@ -396,7 +514,11 @@ int main(int argc, char** argv) {
     auto target = cli::resolve_target(cl, herald::config::environment_of(environ));
     std::optional<queue::new_job> job;
     if (cl.command == cli::command_kind::enqueue) job = read_enqueue_job(cl, target);
-    return run(cl, target, std::move(job));
+    std::optional<herald::triggers::trigger> trigger;
+    if (cl.command == cli::command_kind::triggers_add
+        || cl.command == cli::command_kind::triggers_update)
+      trigger = read_trigger_file(cl, target);
+    return run(cl, target, std::move(job), std::move(trigger));
   } catch (const cli_error& e) {
     note(e.what());
     return static_cast<int>(e.code());

@@ -23,6 +23,7 @@
 #include "herald/api/profile_routes.hpp"
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
+#include "herald/api/trigger_routes.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/embedded/redis_supervisor.hpp"
@@ -37,6 +38,10 @@
 #include "herald/queue/worker_pool.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/service/notify.hpp"
+#include "herald/triggers/configured.hpp"
+#include "herald/triggers/demo.hpp"
+#include "herald/triggers/files.hpp"
+#include "herald/triggers/store.hpp"
 
 extern char** environ;
 
@@ -248,6 +253,21 @@ class worker_threads {
   std::vector<std::unique_ptr<shard>> shards_;
 };
 
+// The embedded default delivers to a `sandbox` provider (a JSON-lines file under state_dir), so
+// that its demo triggers can show a message being "sent" with nothing configured.
+void add_embedded_sandbox(herald::config::daemon_config& c) {
+  const std::string name(herald::triggers::embedded_sandbox_name);
+  if (c.redis_url != "embedded" || c.providers.contains(name)) return;
+  herald::delivery::provider_config sandbox;
+  sandbox.name = name;
+  sandbox.kind = herald::delivery::provider_kind::sandbox;
+  c.providers.emplace(name, std::move(sandbox));
+}
+
+herald::triggers::provider_kinds provider_kinds_of(const herald::config::daemon_config& c) {
+  return herald::triggers::configured_providers(c);
+}
+
 class heraldd {
  public:
   heraldd(int argc, const char* const* argv, herald::config::loaded_config loaded)
@@ -261,6 +281,7 @@ class heraldd {
     else
       spdlog::info("{} API tokens from {}", tokens_.size(), config_.tokens_file.string());
     geo_ = open_geo(config_.geo_db);
+    add_embedded_sandbox(config_);
   }
 
   asio::awaitable<int> run() {
@@ -340,6 +361,16 @@ class heraldd {
     task_api.draining = [this] { return health_.draining; };
     herald::api::add_task_routes(routes, store, tokens_, task_api);
     herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
+    herald::triggers::trigger_store triggers(
+        redis, {.prefix = config_.prefix, .deleted_ttl = config_.task_ttl});
+    herald::api::add_trigger_routes(routes, triggers, tokens_,
+                                    {.providers = [this] { return provider_kinds_of(config_); }});
+    triggers_ = &triggers;
+    struct forget {  // SIGHUP must not reach the store once serve() has returned
+      herald::triggers::trigger_store*& p;
+      ~forget() { p = nullptr; }
+    } forget_triggers{triggers_};
+    co_await load_triggers();
     // A Bearer token is checked before a body is read: without a valid one, no body is held.
     auto check_bearer = [this](const herald::http::request_header& header) {
       return herald::api::refuse_unknown_bearer(tokens_, header);
@@ -420,12 +451,45 @@ class heraldd {
     return t;
   }
 
+  // triggers_dir's files (or, in the embedded default without one, the demo triggers), each
+  // validated and upserted; a bad one is logged with its file and field and skipped. A Redis
+  // failure is logged: the triggers already stored stay as they are.
+  asio::awaitable<void> load_triggers() {
+    if (triggers_ == nullptr) co_return;
+    herald::triggers::trigger_files files;
+    std::string from;
+    if (!config_.triggers_dir.empty()) {
+      files = herald::triggers::read_trigger_dir(config_.triggers_dir, provider_kinds_of(config_));
+      from = config_.triggers_dir.string();
+    } else if (config_.redis_url == "embedded") {
+      files = herald::triggers::demo_triggers(provider_kinds_of(config_));
+      from = "the embedded demo (deploy/triggers/demo.json)";
+    } else {
+      co_return;
+    }
+    for (const auto& fault : files.faults)
+      spdlog::error("triggers from {}: refused: {}", from, fault);
+    try {
+      auto report = co_await herald::triggers::upsert_all(*triggers_, files);
+      spdlog::info("triggers from {}: {} created, {} updated, {} unchanged, {} refused", from,
+                   report.created, report.updated, report.unchanged, files.faults.size());
+      if (report.full > 0)
+        spdlog::error(
+            "triggers from {}: {} not saved: their accounts have as many triggers as "
+            "they may have",
+            from, report.full);
+    } catch (const std::exception& e) {
+      spdlog::error("triggers from {}: not saved: {}", from, e.what());
+    }
+  }
+
   asio::awaitable<void> watch_signals(asio::signal_set& signals, bool& stopping) {
     for (;;) {
       auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       if (signo == SIGHUP) {
         reload();
+        co_await load_triggers();
         continue;
       }
       spdlog::info("{}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -450,6 +514,7 @@ class heraldd {
           || loaded->config.state_dir != config_.state_dir)
         spdlog::warn("reload: redis_url, http_listen and state_dir take effect at restart");
       config_.log_level = loaded->config.log_level;
+      config_.triggers_dir = loaded->config.triggers_dir;
       if (!config_.tokens_file.empty()) {
         if (auto error = tokens_.reload())
           spdlog::error("reload: keeping the previous tokens: {}", error->what());
@@ -469,6 +534,8 @@ class heraldd {
   herald::auth::token_table tokens_;
   std::shared_ptr<const herald::geo::locator> geo_;
   std::optional<asio::steady_timer> stop_requested_;
+  // The trigger store while serving (triggers_dir reloads on SIGHUP go there); null otherwise.
+  herald::triggers::trigger_store* triggers_ = nullptr;
   // Outlives the io_context (declared before it in main), since the watchdog holds its slot.
   asio::cancellation_signal stop_watchdog_;
 };

@@ -709,5 +709,32 @@ TEST(CliOutput, AProfileForPeopleShowsIdTimesFieldsAndSubscriptions) {
   EXPECT_TRUE(contains(empty, "fields: none\nsubscriptions: none\n")) << empty;
 }
 
+TEST(CliCommandLine, ParsesTheTriggersCommands) {
+  auto add = parse({"triggers", "add", "t.json"});
+  EXPECT_EQ(add.command, command_kind::triggers_add);
+  EXPECT_EQ(add.file, "t.json");
+  EXPECT_EQ(parse({"triggers", "update", "-"}).command, command_kind::triggers_update);
+  auto get = parse({"triggers", "get", "7", "--json"});
+  EXPECT_EQ(get.command, command_kind::triggers_get);
+  EXPECT_EQ(get.id, "7");
+  EXPECT_TRUE(get.json);
+  EXPECT_EQ(parse({"triggers", "list"}).command, command_kind::triggers_list);
+  EXPECT_EQ(parse({"triggers", "delete", "9"}).command, command_kind::triggers_delete);
+  EXPECT_EQ(command_name(command_kind::triggers_delete), "triggers delete");
+
+  EXPECT_TRUE(contains(usage_error({"triggers"}),
+                       "`herald triggers` needs one of: add, update, get, list, delete"));
+  EXPECT_TRUE(contains(usage_error({"triggers", "show"}), "`herald triggers show`: not a command"));
+  EXPECT_TRUE(contains(usage_error({"triggers", "add"}), "needs a trigger file, or - for stdin"));
+  EXPECT_TRUE(contains(usage_error({"triggers", "get"}), "needs a trigger id"));
+  EXPECT_TRUE(
+      contains(usage_error({"triggers", "get", "0"}), "trigger id \"0\": not a positive integer"));
+  EXPECT_TRUE(contains(usage_error({"triggers", "delete", "x1"}), "not a positive integer"));
+  EXPECT_TRUE(contains(usage_error({"triggers", "add", "--json", "t.json"}),
+                       "--json is not an option of `herald triggers add`"));
+  EXPECT_TRUE(contains(usage_error({"triggers", "list", "extra"}), "takes no argument `extra`"));
+  EXPECT_TRUE(contains(help_text(), "herald triggers add FILE|-"));
+}
+
 }  // namespace
 }  // namespace herald::cli

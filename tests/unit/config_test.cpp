@@ -90,6 +90,7 @@ const std::map<std::string, std::string> non_defaults = {
     {"max_field_bytes", "4KiB"},
     {"max_profile_subscriptions", "5"},
     {"geo_db", "/var/lib/GeoIP/GeoLite2-City.mmdb"},
+    {"triggers_dir", "/etc/herald/triggers"},
 };
 
 TEST(config, defaults_without_any_source) {
@@ -128,6 +129,7 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.max_field_bytes, 64u * 1024);
   EXPECT_EQ(c.max_profile_subscriptions, 100u);
   EXPECT_TRUE(c.geo_db.empty());
+  EXPECT_TRUE(c.triggers_dir.empty());
 }
 
 TEST(config, the_test_table_covers_every_key) {
@@ -366,10 +368,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
     EXPECT_EQ(r.error().code, herald::config::make_error_code(errc::invalid_value));
     EXPECT_EQ(r.error().message, c.key + ": " + c.reason + " (from " + env_name + ")");
   }
-  // tokens_file and geo_db accept anything, an empty value included (a file that cannot be
-  // read stops heraldd when it starts); every other key can be wrong.
+  // tokens_file, geo_db and triggers_dir accept anything, an empty value included (a file that
+  // cannot be read stops heraldd when it starts); every other key can be wrong.
   for (const auto& k : herald::config::keys()) {
-    if (k.key != "tokens_file" && k.key != "geo_db") {
+    if (k.key != "tokens_file" && k.key != "geo_db" && k.key != "triggers_dir") {
       EXPECT_TRUE(keys_covered.count(std::string(k.key))) << k.key;
     }
   }

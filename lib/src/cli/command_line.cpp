@@ -25,6 +25,7 @@ enum scope : unsigned {
   for_dead_list = 1u << 4,
   for_dead_retry = 1u << 5,
   for_profiles_get = 1u << 6,
+  for_triggers_read = 1u << 7,  // triggers get and list
 };
 
 unsigned scope_of(command_kind kind) {
@@ -43,6 +44,9 @@ unsigned scope_of(command_kind kind) {
       return for_dead_retry;
     case command_kind::profiles_get:
       return for_profiles_get;
+    case command_kind::triggers_get:
+    case command_kind::triggers_list:
+      return for_triggers_read;
     default:
       return 0;
   }
@@ -68,7 +72,9 @@ constexpr std::array<option_spec, 28> options{{
     {"run-at", true, for_enqueue},
     {"wait", false, for_enqueue},
     {"watch", false, for_enqueue | for_status},
-    {"json", false, for_status | for_tasks | for_queue_stats | for_dead_list | for_profiles_get},
+    {"json", false,
+     for_status | for_tasks | for_queue_stats | for_dead_list | for_profiles_get
+         | for_triggers_read},
     {"limit", true, for_tasks | for_dead_list},
     {"all", false, for_dead_retry},
     {"db", true, for_profiles_get},
@@ -189,6 +195,16 @@ std::string_view command_name(command_kind kind) {
       return "dead purge";
     case command_kind::profiles_get:
       return "profiles get";
+    case command_kind::triggers_add:
+      return "triggers add";
+    case command_kind::triggers_update:
+      return "triggers update";
+    case command_kind::triggers_get:
+      return "triggers get";
+    case command_kind::triggers_list:
+      return "triggers list";
+    case command_kind::triggers_delete:
+      return "triggers delete";
   }
   return "help";
 }
@@ -278,13 +294,20 @@ command_line parse_command_line(std::span<const std::string_view> args) {
   } else if (verb == "profiles") {
     second("profiles", {"get"});
     cl.command = command_kind::profiles_get;
+  } else if (verb == "triggers") {
+    auto sub = second("triggers", {"add", "update", "get", "list", "delete"});
+    cl.command = sub == "add"      ? command_kind::triggers_add
+                 : sub == "update" ? command_kind::triggers_update
+                 : sub == "get"    ? command_kind::triggers_get
+                 : sub == "list"   ? command_kind::triggers_list
+                                   : command_kind::triggers_delete;
   } else if (verb == "help") {
     cl.command = command_kind::help;
     return cl;
   } else {
     usage("`" + std::string(verb)
           + "` is not a command; one of: enqueue, status, tasks, cancel, queue stats, dead list, "
-            "dead retry, dead purge, profiles get");
+            "dead retry, dead purge, profiles get, triggers add|update|get|list|delete");
   }
   const std::string name = "`herald " + std::string(command_name(cl.command)) + "`";
 
@@ -393,6 +416,23 @@ command_line parse_command_line(std::span<const std::string_view> args) {
       cl.id = rest[0];
       stray(1);
       break;
+    case command_kind::triggers_add:
+    case command_kind::triggers_update:
+      if (rest.empty()) usage(name + " needs a trigger file, or - for stdin");
+      cl.file = rest[0];
+      stray(1);
+      break;
+    case command_kind::triggers_get:
+    case command_kind::triggers_delete: {
+      if (rest.empty()) usage(name + " needs a trigger id");
+      cl.id = rest[0];
+      stray(1);
+      std::uint64_t v = 0;
+      auto [end, ec] = std::from_chars(cl.id.data(), cl.id.data() + cl.id.size(), v);
+      if (ec != std::errc() || end != cl.id.data() + cl.id.size() || v == 0)
+        usage("trigger id \"" + cl.id + "\": not a positive integer");
+      break;
+    }
     case command_kind::dead_retry:
       if (cl.all) {
         stray(0);
@@ -430,6 +470,7 @@ Usage:
   herald profiles get [--db N] [--matching MODE] [--resource-id R] [--json]
                       (--email X | --phone X | --profile-id X | --field-name F --field-value V
                        | --subscription-id X | --channel C --id X)
+  herald triggers add FILE|- | update FILE|- | get ID [--json] | list [--json] | delete ID
 
 Commands:
   enqueue FILE|-   Enqueue the job in FILE (- reads stdin) and print its task id. The file is
@@ -474,6 +515,16 @@ Commands:
                            custom, custom_sub, email_phone (--email and --phone together imply
                            it), email_phone_sub
     --resource-id R        only subscriptions of resource R count
+  triggers add FILE|-     Add the account's trigger in FILE (- reads stdin): the trigger JSON of
+                          proto/triggers.md. It is checked first, as heraldd checks it: the
+                          fields, a provider of heraldd's configuration fitting the channel,
+                          every template (a fault names the field, line and column). Prints the
+                          id and version saved.
+  triggers update FILE|-  The same for an existing trigger: saves its next version (tasks
+                          already running keep the version they started with).
+  triggers get ID         The trigger's current version (--json: the API's trigger object).
+  triggers list           The account's triggers, by id (--json: one JSON array).
+  triggers delete ID      Delete the trigger; tasks running it finish on their version.
 
 Options (anywhere on the line):
   --redis-url URL  redis://[[user]:password@]host:port[/db] or unix:///path[?db=N]. Default:
@@ -491,7 +542,8 @@ Exit codes:
   0  success
   1  --wait/--watch: the task failed or was cancelled (its error on stderr)
   2  a bad command line or invalid input (a bad job names the field); nothing was changed
-  3  not found: no such task in the account, no such dead letter, or no profile matches
+  3  not found: no such task in the account, no such dead letter, no profile matches, or
+     no such trigger in the account
   4  Redis unreachable, or Redis answered with an error
 )";
 }

@@ -6,6 +6,7 @@
 
 #include "herald/queue/task_store.hpp"
 #include "herald/redis/url.hpp"
+#include "herald/triggers/configured.hpp"
 
 namespace herald::cli {
 
@@ -67,7 +68,9 @@ target resolve_target(const command_line& cl, const config::environment& env,
   }
   if (cl.prefix) t.prefix = *cl.prefix;
 
-  if (t.redis_url.empty() || t.prefix.empty()) {
+  const bool saves_triggers =
+      cl.command == command_kind::triggers_add || cl.command == command_kind::triggers_update;
+  if (t.redis_url.empty() || t.prefix.empty() || saves_triggers) {
     std::string file;
     if (cl.config_file) {
       file = *cl.config_file;
@@ -83,6 +86,7 @@ target resolve_target(const command_line& cl, const config::environment& env,
           daemon.redis_url == "embedded" ? embedded_redis_url(daemon.state_dir) : daemon.redis_url;
     }
     if (t.prefix.empty()) t.prefix = daemon.prefix;
+    if (saves_triggers) t.providers = triggers::configured_providers(daemon);
   }
   if (t.prefix.empty()) throw cli_error(exit_code::usage, "--prefix: the prefix is empty");
 

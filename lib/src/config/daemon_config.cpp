@@ -359,6 +359,15 @@ const std::vector<option>& options() {
                    c.geo_db = std::string(text);
                    return std::nullopt;
                  }});
+    t.push_back({"triggers_dir", "PATH",
+                 "a directory of trigger files (*.json: a trigger with its account, or an array "
+                 "of them), upserted at start and on SIGHUP; empty: none (the embedded default "
+                 "loads the demo trigger)",
+                 [](const daemon_config& c) { return c.triggers_dir.string(); },
+                 [](daemon_config& c, std::string_view text) -> reason {
+                   c.triggers_dir = std::string(text);
+                   return std::nullopt;
+                 }});
     return t;
   }();
   return table;

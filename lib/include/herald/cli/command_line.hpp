@@ -19,7 +19,7 @@ enum class exit_code : int {
   ok = 0,
   task_unsuccessful = 1,  // --wait/--watch: the task failed or was cancelled
   usage = 2,              // a bad command line or invalid input; nothing was changed
-  not_found = 3,          // no such task (in the account), dead letter or profile
+  not_found = 3,          // no such task (in the account), dead letter, profile or trigger
   redis = 4,              // Redis unreachable, or it answered with an error
 };
 
@@ -45,6 +45,11 @@ enum class command_kind {
   dead_retry,
   dead_purge,
   profiles_get,
+  triggers_add,     // herald triggers add FILE|-
+  triggers_update,  // herald triggers update FILE|-
+  triggers_get,     // herald triggers get ID
+  triggers_list,    // herald triggers list
+  triggers_delete,  // herald triggers delete ID
 };
 
 // "enqueue", "queue stats", "dead retry": how --help and errors name a command.
@@ -63,7 +68,7 @@ struct command_line {
   // How often --wait and --watch read the task.
   std::chrono::milliseconds interval{200};
 
-  // enqueue
+  // enqueue, triggers add and update
   std::string file;                            // FILE, or "-" for stdin
   std::optional<std::string> type;             // --type: the whole file is the body
   std::optional<std::string> task_id;          // --task-id
@@ -72,7 +77,7 @@ struct command_line {
   bool wait = false;                           // --wait
   bool watch = false;                          // --watch (enqueue, status)
 
-  // status, cancel, dead retry
+  // status, cancel, dead retry, triggers get and delete
   std::string id;
   bool json = false;         // --json (status, tasks, queue stats, dead list, profiles get)
   bool all = false;          // dead retry --all

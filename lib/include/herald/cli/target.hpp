@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "herald/cli/command_line.hpp"
@@ -14,6 +15,9 @@ struct target {
   std::string redis_url;  // redis://... or unix:///...
   std::string prefix;
   std::string account;
+  // triggers add and update: the providers of heraldd's configuration (name -> kind), which a
+  // trigger must name; read only for those commands.
+  std::map<std::string, std::string, std::less<>> providers;
 };
 
 // heraldd's configuration file when neither --config nor HERALD_CONFIG names one (used only when

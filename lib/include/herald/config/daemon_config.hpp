@@ -107,6 +107,9 @@ struct daemon_config {
   // detect_geo's database: a MaxMind-format file (country, region, city); empty: Debian's GeoIP
   // country databases (package geoip-database).
   std::filesystem::path geo_db;
+  // A directory of trigger files (*.json, proto/triggers.md), upserted at start and on SIGHUP;
+  // empty: none, except that the embedded default loads the demo trigger.
+  std::filesystem::path triggers_dir;
 
   // The messaging providers by name: the file's [provider.NAME] sections with their
   // HERALD_PROVIDER_<NAME>_<KEY> overrides (delivery/provider_config.hpp has the keys).
