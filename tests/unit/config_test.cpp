@@ -70,6 +70,7 @@ const std::map<std::string, std::string> non_defaults = {
     {"http_max_connections", "10"},
     {"http_max_requests_per_connection", "7"},
     {"redis_command_timeout", "250ms"},
+    {"allow_eviction", "true"},
     {"prefix", "herald-b"},
     {"workers", "3"},
     {"chunk_size", "25"},
@@ -102,6 +103,7 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.http_max_connections, 1024u);
   EXPECT_EQ(c.http_max_requests_per_connection, 1000u);
   EXPECT_EQ(c.redis_command_timeout, 5s);
+  EXPECT_FALSE(c.allow_eviction);
   EXPECT_EQ(c.prefix, "herald");
   EXPECT_EQ(c.workers, 256u);
   EXPECT_EQ(c.threads, 0u);
@@ -296,8 +298,9 @@ struct value_error_case {
 TEST(config, each_invalid_value_names_its_key_and_source) {
   const std::vector<value_error_case> cases = {
       {"redis_url", "http://example.com",
-       "invalid Redis URL; expected \"embedded\", redis://[[user]:password@]host:port[/db] or "
-       "unix:///path[?db=N]"},
+       "invalid Redis URL; expected \"embedded\", redis://[[user]:password@]host:port[/db], "
+       "unix:///path[?db=N] or redis-sentinel://[user:password@]host:port,host:port/MASTER_NAME"
+       "[?db=N&sentinel_password=...]"},
       {"http_listen", "abc",
        "\"abc\" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080)"},
       {"http_listen", "127.0.0.1:65536",
@@ -315,6 +318,7 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"http_max_connections", "0", "0 is out of range 1..1000000"},
       {"http_max_requests_per_connection", "-1", "\"-1\" is not a whole number"},
       {"redis_command_timeout", "1ms", "1ms is below the minimum 10ms"},
+      {"allow_eviction", "maybe", "\"maybe\" is not true or false"},
       {"prefix", "{q}",
        "\"{q}\" may hold only letters, digits, '_', '-', '.' and ':' (braces would break the "
        "keys' hash tags)"},
