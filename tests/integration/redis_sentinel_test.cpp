@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -71,32 +72,42 @@ struct sentinel {
   std::unique_ptr<test::child_process> process;
 };
 
-TEST(RedisSentinel, FollowsTheFailoverWhenThePrimaryIsKilled) {
-  test::redis_server primary({.tcp = true});
-  std::vector<std::unique_ptr<test::redis_server>> replicas;
+TEST(RedisSentinel, FollowsThreeFailoversWhenThePrimaryIsKilled) {
+  std::vector<std::unique_ptr<test::redis_server>> servers;
+  servers.push_back(std::make_unique<test::redis_server>(test::redis_server::options{.tcp = true}));
+  const int first_primary = servers[0]->port();
   for (int i = 0; i < 2; ++i)
-    replicas.push_back(std::make_unique<test::redis_server>(test::redis_server::options{
-        .tcp = true, .extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}}));
+    servers.push_back(std::make_unique<test::redis_server>(test::redis_server::options{
+        .tcp = true, .extra_args = {"--replicaof", "127.0.0.1", std::to_string(first_primary)}}));
   test::temp_dir dir("herald-sentinel");
   std::vector<std::unique_ptr<sentinel>> sentinels;
   std::string url = "redis-sentinel://";
   for (int i = 0; i < 3; ++i) {
-    sentinels.push_back(std::make_unique<sentinel>(primary.port(), dir, i));
+    sentinels.push_back(std::make_unique<sentinel>(first_primary, dir, i));
     url += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(sentinels.back()->port);
   }
   url += "/mymaster";
-  // Every sentinel knows both replicas and the two other sentinels before the failover.
-  ASSERT_TRUE(test::wait_until(
-      [&] {
-        for (auto& s : sentinels) {
-          auto replicas_seen = ask(s->port, {"SENTINEL", "replicas", "mymaster"});
-          auto others = ask(s->port, {"SENTINEL", "sentinels", "mymaster"});
-          if (replicas_seen.size() != 2 || others.size() != 2) return false;
-        }
-        return true;
-      },
-      30s, 100ms))
-      << "the sentinels did not find each other";
+  auto primary_port = [&]() -> int {
+    auto named = ask(sentinels[0]->port, {"SENTINEL", "get-master-addr-by-name", "mymaster"});
+    return named.size() == 2 ? std::stoi(named[1]) : 0;
+  };
+  // Every sentinel knows both replicas and the two other sentinels, and both replicas replicate.
+  auto settled = [&] {
+    for (auto& s : sentinels) {
+      if (ask(s->port, {"SENTINEL", "replicas", "mymaster"}).size() != 2) return false;
+      if (ask(s->port, {"SENTINEL", "sentinels", "mymaster"}).size() != 2) return false;
+    }
+    int p = primary_port();
+    for (auto& srv : servers) {
+      if (srv->port() == p) continue;
+      auto role = ask(srv->port(), {"ROLE"});
+      if (role.empty() || role[0] != "slave") return false;
+      auto info = ask(srv->port(), {"INFO", "replication"});
+      if (info.empty() || info[0].find("master_link_status:up") == std::string::npos) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(test::wait_until(settled, 30s, 100ms)) << "the sentinels did not find each other";
 
   asio::io_context io(1);
   client_config cfg;
@@ -118,26 +129,36 @@ TEST(RedisSentinel, FollowsTheFailoverWhenThePrimaryIsKilled) {
     co_return false;
   };
   ASSERT_TRUE(run_awaitable(io, set_until_ok("before", 10s)));
-  EXPECT_EQ(primary.command({"GET", "k"}), "before") << "the client found the primary";
+  EXPECT_EQ(servers[0]->command({"GET", "k"}), "before") << "the client found the primary";
 
-  primary.kill9();
-  auto killed = std::chrono::steady_clock::now();
-  ASSERT_TRUE(run_awaitable(io, set_until_ok("after", 20s))) << "no failover followed";
-  auto took = std::chrono::steady_clock::now() - killed;
-  std::cout << "writes succeeded again "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-            << " ms after the primary was killed (down-after-milliseconds 1000)\n";
-  EXPECT_LT(took, 10s);
-  auto role = run_awaitable(io, c.exec("ROLE"));
-  EXPECT_EQ(role.as_array().at(0).str(), "master");
-  int promoted = 0;
-  for (auto& r : replicas)
-    if (r->command({"GET", "k"}) == "after" && ask(r->port(), {"ROLE"}).at(0) == "master")
-      promoted = r->port();
-  EXPECT_NE(promoted, 0) << "a replica was promoted and holds the write";
-  auto named = ask(sentinels[0]->port, {"SENTINEL", "get-master-addr-by-name", "mymaster"});
-  ASSERT_EQ(named.size(), 2u);
-  EXPECT_EQ(named[1], std::to_string(promoted));
+  for (int round = 1; round <= 3; ++round) {
+    int old = primary_port();
+    auto victim = std::find_if(servers.begin(), servers.end(),
+                               [&](const auto& s) { return s->port() == old; });
+    ASSERT_NE(victim, servers.end());
+    (*victim)->kill9();
+    auto killed = std::chrono::steady_clock::now();
+    std::string value = "after-" + std::to_string(round);
+    ASSERT_TRUE(run_awaitable(io, set_until_ok(value, 20s))) << "no failover followed";
+    auto took = std::chrono::steady_clock::now() - killed;
+    std::cout << "failover " << round << ": writes succeeded again "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+              << " ms after the primary was killed (down-after-milliseconds 1000)\n";
+    EXPECT_LT(took, 10s);
+    auto role = run_awaitable(io, c.exec("ROLE"));
+    EXPECT_EQ(role.as_array().at(0).str(), "master");
+    int now = primary_port();
+    EXPECT_NE(now, old);
+    for (auto& s : servers)
+      if (s->port() == now) {
+        EXPECT_EQ(s->command({"GET", "k"}), value) << "the new primary has it";
+      }
+    // The dead one comes back (as a primary, with its old data): Sentinel makes it a replica.
+    (*victim)->start();
+    if (round < 3) {
+      ASSERT_TRUE(test::wait_until(settled, 30s, 100ms)) << "round " << round;
+    }
+  }
   c.stop();
   io.restart();
   io.run_for(50ms);
