@@ -25,6 +25,7 @@
 #include "herald/profiles/store.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
+#include "herald/redis/checks_io.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/redis/url.hpp"
 #include "herald/triggers/store.hpp"
@@ -319,9 +320,41 @@ class session {
     co_return 0;
   }
 
+  static std::string json_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+    }
+    return out;
+  }
+
   asio::awaitable<int> queue_stats() {
     auto stats = co_await store_.stats();
-    out(cl_.json ? cli::queue_stats_json(stats) : cli::format_queue_stats(stats));
+    // What heraldd's checks of this Redis find (eviction, persistence, version).
+    std::vector<std::string> checks;
+    try {
+      auto report = co_await redis::check_live(redis_, {});
+      for (const auto& v : report.verdicts)
+        checks.push_back(std::string(v.severity == redis::verdict::level::refusal
+                                         ? "refused by heraldd (unless allowed): "
+                                         : "warning: ")
+                         + v.text);
+    } catch (const std::exception& e) {
+      checks.push_back("cannot check: " + std::string(e.what()));
+    }
+    if (!cl_.json) {
+      std::string text = cli::format_queue_stats(stats);
+      text += "redis checks:" + std::string(checks.empty() ? " ok\n" : "\n");
+      for (const auto& c : checks) text += "  " + c + "\n";
+      out(text);
+      co_return 0;
+    }
+    std::string json = cli::queue_stats_json(stats);  // {...}\n
+    std::string list;
+    for (const auto& c : checks) list += (list.empty() ? "\"" : ", \"") + json_escape(c) + "\"";
+    json.insert(json.rfind('}'), ", \"redis_checks\": [" + list + "]");
+    out(json);
     co_return 0;
   }
 

@@ -36,6 +36,7 @@
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/queue/worker_pool.hpp"
+#include "herald/redis/checks_io.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/service/notify.hpp"
 #include "herald/triggers/configured.hpp"
@@ -56,7 +57,23 @@ using namespace asio::experimental::awaitable_operators;
 struct health {
   herald::redis::client* redis = nullptr;
   bool draining = false;
+  herald::redis::check_report checks;  // the last checks of Redis (at start, on reconnect)
 };
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
 
 // PING with a short deadline of its own: readiness must answer quickly even when Redis does not.
 asio::awaitable<std::optional<std::string>> redis_problem(herald::redis::client& redis) {
@@ -83,14 +100,21 @@ herald::http::router health_routes(health& state) {
                std::optional<std::string> problem;
                if (state.draining)
                  problem = "heraldd is draining";
+               else if (state.checks.refused())
+                 problem = "Redis refused: " + state.checks.summary();
                else
                  problem = co_await redis_problem(*state.redis);
                if (problem)
                  co_return herald::http::error_reply(beast_http::status::service_unavailable, 503,
                                                      "Service unavailable", *problem);
+               std::string checks;
+               for (const auto& v : state.checks.verdicts)
+                 checks += (checks.empty() ? "" : ", ") + json_string(v.text);
                co_return herald::http::json_reply(
                    beast_http::status::ok,
-                   R"({"error": 0, "error_text": "Successful operation", "status": "ready"})");
+                   R"({"error": 0, "error_text": "Successful operation", "status": "ready", )"
+                   R"("redis_checks": [)"
+                       + checks + "]}");
              });
   return routes;
 }
@@ -316,8 +340,17 @@ class heraldd {
     health_.redis = &redis;
 
     int code = 0;
-    if (co_await wait_for_redis(redis, stopping))
-      code = co_await serve(ex, redis, signals, stopping);
+    check_options_ = {.allow_eviction = config_.allow_eviction, .configured = !embedded};
+    if (co_await wait_for_redis(redis, stopping)) {
+      if (!co_await check_redis(redis, true)) {
+        code = 1;
+      } else {
+        asio::co_spawn(ex, recheck_on_reconnect(redis, stopping),
+                       asio::bind_cancellation_slot(stop_rechecks_.slot(), asio::detached));
+        code = co_await serve(ex, redis, signals, stopping);
+        stop_rechecks_.emit(asio::cancellation_type::terminal);
+      }
+    }
     health_.draining = true;
 
     redis.stop();
@@ -421,6 +454,47 @@ class heraldd {
     stop_watchdog_.emit(asio::cancellation_type::terminal);
     stop_requested_.reset();  // a timer must not outlive the io_context, which heraldd does
     co_return 0;
+  }
+
+  // Checks the Redis in use (eviction, persistence, version), logs what it finds and keeps it for
+  // /readyz. `at_start`: a refusal ends heraldd (false); later it makes /readyz answer 503.
+  // Findings are logged at start, and later when they change.
+  asio::awaitable<bool> check_redis(herald::redis::client& redis, bool at_start) {
+    herald::redis::check_report report;
+    try {
+      report = co_await herald::redis::check_live(redis, check_options_);
+    } catch (const std::exception& e) {
+      if (at_start) spdlog::warn("redis: cannot check its configuration: {}", e.what());
+      co_return true;
+    }
+    bool changed = report.summary() != health_.checks.summary();
+    health_.checks = report;
+    if (at_start || changed) {
+      if (report.verdicts.empty())
+        spdlog::info("redis: checked: no eviction, persistence on, version 7.0 or newer");
+      for (const auto& v : report.verdicts) {
+        if (v.severity == herald::redis::verdict::level::refusal)
+          spdlog::critical("redis: refusing to run: {}", v.text);
+        else
+          spdlog::warn("redis: {}", v.text);
+      }
+    }
+    co_return !report.refused();
+  }
+
+  // Checks Redis again after every reconnect (a restart, a failover: another server maybe).
+  asio::awaitable<void> recheck_on_reconnect(herald::redis::client& redis, const bool& stopping) {
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    auto seen = redis.stats().reconnects;
+    while (!stopping) {
+      pause.expires_after(500ms);
+      auto [ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      auto now = redis.stats().reconnects;
+      if (now == seen || redis.state() != herald::redis::connection_state::connected) continue;
+      seen = now;
+      co_await check_redis(redis, false);
+    }
   }
 
   // A coroutine running on its own, and whether it has finished.
@@ -538,6 +612,8 @@ class heraldd {
   herald::triggers::trigger_store* triggers_ = nullptr;
   // Outlives the io_context (declared before it in main), since the watchdog holds its slot.
   asio::cancellation_signal stop_watchdog_;
+  asio::cancellation_signal stop_rechecks_;
+  herald::redis::check_options check_options_;
 };
 
 }  // namespace

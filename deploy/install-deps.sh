@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
   libhiredis-dev libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libsystemd-dev libssl-dev libcurl4-openssl-dev
-  redis-server redis-tools
+  redis-server redis-tools redis-sentinel
   geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
   curl procps wrk
 )

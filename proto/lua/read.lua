@@ -5,16 +5,21 @@
 -- entry, then 2, 4, ... while what it read stays under that, up to `count` entries, so that a
 -- run of large entries is read a few at a time (and small ones in a handful of reads). When
 -- this finds nothing, the worker waits with a blocking XREADGROUP of one entry.
+-- With ARGV[6] an entry id, it reads instead up to `count` of the consumer's own pending entries
+-- after that id (its history: what it was running when its connection to Redis was lost),
+-- which the worker resumes at once rather than after claim_idle.
 --
 -- KEYS[1] the stream
 -- ARGV[1] group   ARGV[2] consumer   ARGV[3] count   ARGV[4] max_job_bytes (0: no limit)
--- ARGV[5] max_read_bytes
--- Returns XREADGROUP's entries ([[id, [field, value, ...]], ...]); an empty array when none.
+-- ARGV[5] max_read_bytes   ARGV[6] (optional) '>' (new entries, the default) or an id
+-- Returns XREADGROUP's entries ([[id, [field, value, ...]], ...]); an empty array when none. A
+-- pending entry deleted meanwhile comes back as [id, false].
 local count, max_bytes, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local out, bytes, batch = {}, 0, 1
+local from = ARGV[6] or '>'
+local out, bytes, batch = {}, 0, from == '>' and 1 or count
 while #out < count and bytes < budget do
   local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT',
-                       math.min(batch, count - #out), 'STREAMS', KEYS[1], '>')
+                       math.min(batch, count - #out), 'STREAMS', KEYS[1], from)
   if not r then break end
   local entries = r[1][2]
   for _, e in ipairs(entries) do
@@ -32,7 +37,7 @@ while #out < count and bytes < budget do
     end
     out[#out + 1] = e
   end
-  if #entries < math.min(batch, count) then break end
+  if from ~= '>' or #entries < math.min(batch, count) then break end
   batch = batch * 2
 end
 return out

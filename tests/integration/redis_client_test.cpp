@@ -325,6 +325,48 @@ TEST_F(RedisClient, AuthenticatesSelectsTheDatabaseAndNeverLogsThePassword) {
   EXPECT_EQ(text.find("wrong-horse"), std::string::npos) << text;
 }
 
+TEST_F(RedisClient, AnOutageIsLoggedCalmlyAndItsEndWithItsLength) {
+  std::ostringstream log;
+  auto logger = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+
+  test::redis_server server({.tcp = true});
+  auto& c = connect(server);  // the defaults: backoff capped at 1 s
+  auto before = log.str().size();
+  server.kill9();
+  auto down = std::chrono::steady_clock::now();
+  io_.run_for(5s);
+  std::string during = log.str().substr(before);
+  auto restarted = std::chrono::steady_clock::now();
+  server.start();
+  run_awaitable(io_, wait_connected(c, 10s));
+  auto resumed = std::chrono::steady_clock::now();
+  spdlog::set_default_logger(previous);
+  std::string all = log.str().substr(before);
+
+  auto lines = [](const std::string& t) { return std::count(t.begin(), t.end(), '\n'); };
+  std::cout << "outage of 5 s: " << lines(all) << " lines logged; reconnected "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(resumed - restarted).count()
+            << " ms after the restart\n"
+            << all;
+  EXPECT_EQ(lines(during), 1) << during;
+  EXPECT_NE(during.find("unreachable"), std::string::npos) << during;
+  EXPECT_LE(lines(all), 3) << all;
+  auto back = all.find("back after ");
+  ASSERT_NE(back, std::string::npos) << all;
+  long long length = std::stoll(all.substr(back + 11));
+  EXPECT_GE(length, 4900);
+  EXPECT_LT(length,
+            std::chrono::duration_cast<std::chrono::milliseconds>(resumed - down).count() + 100);
+  // Backoff capped at 1 s, with jitter: retried about once a second, not 50 times.
+  auto attempts = std::stoll(all.substr(all.find('(', back) + 1));
+  EXPECT_GE(attempts, 5);
+  EXPECT_LE(attempts, 25);
+  EXPECT_LT(resumed - restarted, 1500ms);
+}
+
 TEST_F(RedisClient, StopFailsCommandsInFlightAndLaterOnes) {
   test::redis_server server;
   auto& c = connect(server);

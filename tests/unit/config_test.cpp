@@ -73,6 +73,7 @@ const std::map<std::string, std::string> non_defaults = {
     {"http_body_memory_limit", "32MiB"},
     {"http_max_requests_per_connection", "7"},
     {"redis_command_timeout", "250ms"},
+    {"allow_eviction", "true"},
     {"prefix", "herald-b"},
     {"workers", "3"},
     {"chunk_size", "25"},
@@ -116,6 +117,7 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.http_body_memory_limit, 64u * 1024 * 1024);
   EXPECT_EQ(c.http_max_requests_per_connection, 1000u);
   EXPECT_EQ(c.redis_command_timeout, 5s);
+  EXPECT_FALSE(c.allow_eviction);
   EXPECT_EQ(c.prefix, "herald");
   EXPECT_EQ(c.workers, 256u);
   EXPECT_EQ(c.threads, 0u);
@@ -315,8 +317,9 @@ struct value_error_case {
 TEST(config, each_invalid_value_names_its_key_and_source) {
   const std::vector<value_error_case> cases = {
       {"redis_url", "http://example.com",
-       "invalid Redis URL; expected \"embedded\", redis://[[user]:password@]host:port[/db] or "
-       "unix:///path[?db=N]"},
+       "invalid Redis URL; expected \"embedded\", redis://[[user]:password@]host:port[/db], "
+       "unix:///path[?db=N] or redis-sentinel://[user:password@]host:port,host:port/MASTER_NAME"
+       "[?db=N&sentinel_password=...]"},
       {"http_listen", "abc",
        "\"abc\" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080)"},
       {"http_listen", "127.0.0.1:65536",
@@ -338,6 +341,7 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
        "\"lots\" is not a size (e.g. 16KiB, 10MiB, 1GiB or bytes)"},
       {"http_max_requests_per_connection", "-1", "\"-1\" is not a whole number"},
       {"redis_command_timeout", "1ms", "1ms is below the minimum 10ms"},
+      {"allow_eviction", "maybe", "\"maybe\" is not true or false"},
       {"prefix", "{q}",
        "\"{q}\" may hold only letters, digits, '_', '-', '.' and ':' (braces would break the "
        "keys' hash tags)"},

@@ -79,6 +79,37 @@ TEST(RedisUrl, RefusesWhatIsNotARedisUrl) {
   }
 }
 
+TEST(RedisUrl, ParsesASentinelUrl) {
+  auto ep = parse_url(
+      "redis-sentinel://herald:p%40ss@10.0.0.1:26379,sentinel-b,[::1]:26380/mymaster"
+      "?db=2&sentinel_password=s3cret");
+  ASSERT_TRUE(ep) << ep.error().message();
+  EXPECT_EQ(ep->kind, endpoint::transport::sentinel);
+  ASSERT_EQ(ep->sentinels.size(), 3u);
+  EXPECT_EQ(ep->sentinels[0].host, "10.0.0.1");
+  EXPECT_EQ(ep->sentinels[0].port, 26379);
+  EXPECT_EQ(ep->sentinels[1].host, "sentinel-b");
+  EXPECT_EQ(ep->sentinels[1].port, 26379) << "the default sentinel port";
+  EXPECT_EQ(ep->sentinels[2].host, "::1");
+  EXPECT_EQ(ep->sentinels[2].port, 26380);
+  EXPECT_EQ(ep->master_name, "mymaster");
+  EXPECT_EQ(ep->user, "herald");
+  EXPECT_EQ(ep->password, "p@ss");
+  EXPECT_EQ(ep->db, 2);
+  EXPECT_EQ(ep->sentinel_password, "s3cret");
+  EXPECT_EQ(ep->redacted(),
+            "redis-sentinel://herald:***@10.0.0.1:26379,sentinel-b:26379,[::1]:26380/mymaster"
+            "?db=2&sentinel_password=***");
+  auto plain = parse_url("redis-sentinel://127.0.0.1:26379/m");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->redacted(), "redis-sentinel://127.0.0.1:26379/m");
+  for (const char* bad :
+       {"redis-sentinel://", "redis-sentinel://h:1", "redis-sentinel://h:1/", "redis-sentinel:///m",
+        "redis-sentinel://h:0/m", "redis-sentinel://h:1,/m", "redis-sentinel://h:1/m?db=x",
+        "redis-sentinel://h:1/m?timeout=1", "redis-sentinel://[::1/m"})
+    EXPECT_FALSE(parse_url(bad)) << bad;
+}
+
 TEST(RedisReply, TypedAccessNamesWhatItFound) {
   auto r = reply::make_array({reply::make_integer(7), reply::make_string("x"), reply()});
   EXPECT_EQ(r.as_array().size(), 3u);

@@ -185,8 +185,9 @@ const std::vector<option>& options() {
              if (!ep) {
                // The URL itself is not repeated: it may carry a password.
                return ep.error().message()
-                      + "; expected \"embedded\", redis://[[user]:password@]host:port[/db] or "
-                        "unix:///path[?db=N]";
+                      + "; expected \"embedded\", redis://[[user]:password@]host:port[/db], "
+                        "unix:///path[?db=N] or redis-sentinel://[user:password@]host:port,"
+                        "host:port/MASTER_NAME[?db=N&sentinel_password=...]";
              }
            }
            c.redis_url = std::string(text);
@@ -279,6 +280,20 @@ const std::vector<option>& options() {
     t.push_back(duration_option(
         "redis_command_timeout", "how long a Redis command may take before it fails",
         &daemon_config::redis_command_timeout, milliseconds(10), std::chrono::minutes(10)));
+    t.push_back(
+        {"allow_eviction", "BOOL",
+         "run against a Redis whose maxmemory-policy is not noeviction (evicted keys are "
+         "lost jobs): true or false",
+         [](const daemon_config& c) { return std::string(c.allow_eviction ? "true" : "false"); },
+         [](daemon_config& c, std::string_view text) -> reason {
+           if (iequals(text, "true") || text == "1" || iequals(text, "yes"))
+             c.allow_eviction = true;
+           else if (iequals(text, "false") || text == "0" || iequals(text, "no"))
+             c.allow_eviction = false;
+           else
+             return in_quotes(text) + " is not true or false";
+           return std::nullopt;
+         }});
     t.push_back({"prefix", "PREFIX",
                  "the first part of every Redis key; instances sharing a prefix share the queue "
                  "(letters, digits, '_', '-', '.', ':')",

@@ -421,6 +421,8 @@ class redis_supervisor::state : public std::enable_shared_from_this<state> {
                                      "everysec",
                                      "--save",
                                      "",
+                                     "--maxmemory-policy",
+                                     "noeviction",
                                      "--daemonize",
                                      "no",
                                      "--supervised",

@@ -212,6 +212,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> read_loop() {
     while (!draining_) {
+      if (resume_wanted_) {
+        resume_wanted_ = false;  // set again by what fails meanwhile
+        if (!co_await resume_own()) resume_wanted_ = true;
+      }
       std::size_t free = config_.workers - running_;
       if (free == 0) {
         wake_.expires_at(asio::steady_timer::time_point::max());
@@ -245,6 +249,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       }
       if (!failure.empty() && draining_) break;
       if (!failure.empty()) {
+        resume_wanted_ = true;
         if (failure.find("NOGROUP") != std::string::npos) {
           co_await try_ensure_group();
         } else {
@@ -256,6 +261,45 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       if (entries.empty()) continue;
       co_await start_entries(std::move(entries), true);
     }
+  }
+
+  // Takes back at once what is still pending under this consumer's name and runs nowhere in this
+  // process: jobs stopped by a lost connection to Redis (or by a restart of Redis), which would
+  // otherwise wait for claim_idle. They start as claimed ones do. True when the pending list was
+  // read to its end.
+  asio::awaitable<bool> resume_own() {
+    std::string cursor = "0";
+    std::size_t resumed = 0;
+    while (!draining_) {
+      std::vector<std::string> keys{keys_.jobs()};
+      std::vector<std::string> args{std::string(queue_keys::group), config_.consumer,
+                                    std::to_string(config_.read_batch),
+                                    std::to_string(config_.max_job_bytes),
+                                    std::to_string(config_.max_read_bytes), cursor};
+      redis::reply r;
+      try {
+        r = co_await blocking_.eval(scripts::read(), keys, args);
+      } catch (const std::exception&) {
+        co_return false;
+      }
+      if (!r.is_array() || r.as_array().empty()) break;
+      cursor = r.as_array().back().as_array().at(0).str();
+      std::vector<entry> entries;
+      collect_entries(r, entries);
+      // Reserved here, so that another pool of this process does not start one as well.
+      std::erase_if(entries, [&](const entry& e) { return !config_.running->insert(e.id); });
+      std::vector<std::string> ids;
+      for (const auto& e : entries) ids.push_back(e.id);
+      resumed += entries.size();
+      if (!entries.empty()) co_await start_entries(std::move(entries), false);
+      for (const auto& id : ids)
+        if (!running_entries_.contains(id)) config_.running->erase(id);
+    }
+    if (resumed > 0) {
+      stats_.resumed += resumed;
+      spdlog::info("queue: resumed {} jobs left pending by a lost connection to Redis", resumed);
+    }
+    co_return !draining_;
   }
 
   asio::awaitable<void> try_ensure_group() {
@@ -271,7 +315,20 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   void warn_once(std::string_view what, boost::system::error_code ec, const redis::reply& r) {
     warn_once(what, ec == redis::errc::server_error ? r.str() : ec.message());
   }
+  static bool connection_trouble(boost::system::error_code ec) {
+    return ec == redis::errc::not_connected || ec == redis::errc::connection_lost
+           || ec == redis::errc::timeout;
+  }
   void warn_once(std::string_view what, const std::string& message) {
+    // Redis unreachable: the client reports the outage itself, calmly.
+    static const std::string not_connected = make_error_code(redis::errc::not_connected).message(),
+                             lost = make_error_code(redis::errc::connection_lost).message(),
+                             late = make_error_code(redis::errc::timeout).message();
+    if (message.find(not_connected) != std::string::npos || message.find(lost) != std::string::npos
+        || message.find(late) != std::string::npos) {
+      spdlog::debug("queue: {}: {}", what, message);
+      return;
+    }
     auto now = std::chrono::steady_clock::now();
     if (now - last_warning_ < 5s) return;
     last_warning_ = now;
@@ -333,8 +390,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     try {
       started = co_await shared_.eval(scripts::start(), keys, args);
     } catch (const std::exception& e) {
-      // Left pending: claimed again after claim_idle.
+      // Left pending: taken back by resume_own() (or claimed after claim_idle).
       spdlog::warn("queue: cannot start {} jobs: {}", ready.size(), e.what());
+      resume_wanted_ = true;
       co_return;
     }
     const auto& results = started.as_array();
@@ -500,8 +558,15 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           break;
         }
       }
+    } catch (const redis::error& ex) {
+      // Redis went away: the client logs the outage once, and resume_own() says what it took
+      // back; a line per job would be hundreds in one outage.
+      auto level = connection_trouble(ex.code()) ? spdlog::level::debug : spdlog::level::warn;
+      spdlog::log(level, "task {}: stopped, resumed once Redis answers: {}", e.task_id, ex.what());
+      resume_wanted_ = true;
     } catch (const std::exception& ex) {
-      spdlog::warn("task {}: stopped, left for a claimer: {}", e.task_id, ex.what());
+      spdlog::warn("task {}: stopped, resumed once Redis answers: {}", e.task_id, ex.what());
+      resume_wanted_ = true;
     }
     running_entries_.erase(e.id);
     lost_entries_.erase(e.id);
@@ -795,6 +860,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   worker_config config_;
 
   bool draining_ = false;
+  bool resume_wanted_ = true;  // resume_own() at the next read: at start, and after a failure
   std::size_t running_ = 0;
   int loops_ = 0;
   std::set<std::string> running_entries_;

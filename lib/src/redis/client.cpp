@@ -27,6 +27,7 @@
 #include <random>
 
 #include "herald/common/backoff.hpp"
+#include "herald/redis/outage.hpp"
 #include "herald/redis/url.hpp"
 
 namespace herald::redis {
@@ -74,9 +75,11 @@ class client::connection : public std::enable_shared_from_this<connection> {
         connect_timer_(ex_),
         ping_timer_(ex_),
         backoff_({config_.reconnect_min, config_.reconnect_max, backoff_policy::jitter::equal}),
-        random_(std::random_device{}()) {}
+        random_(std::random_device{}()),
+        outage_(&outage_log::for_endpoint(endpoint_.redacted())) {}
 
   ~connection() {
+    outage_->forget(id());
     for (auto* p : free_) delete p;
   }
 
@@ -189,7 +192,13 @@ class client::connection : public std::enable_shared_from_this<connection> {
       c.ec = self->state_ == connection_state::stopped ? errc::stopped : errc::connection_lost;
     } else {
       c.result = convert(static_cast<const redisReply*>(r));
-      if (c.result.is_error()) c.ec = errc::server_error;
+      if (c.result.is_error()) {
+        c.ec = errc::server_error;
+        // Under Sentinel, a server that became a replica, or one loading its data: ask again.
+        if (self->endpoint_.kind == endpoint::transport::sentinel
+            && (c.result.str().starts_with("READONLY") || c.result.str().starts_with("LOADING")))
+          self->reresolve(c.result.str());
+      }
     }
     self->done_.push_back(std::move(c));
   }
@@ -269,6 +278,15 @@ class client::connection : public std::enable_shared_from_this<connection> {
   void connect() {
     state_ = connection_state::connecting;
     if (endpoint_.kind == endpoint::transport::unix_socket) return open(endpoint_.path);
+    if (endpoint_.kind == endpoint::transport::sentinel) {
+      std::string why;
+      if (!ask_sentinels(why)) {
+        report_failure(why);
+        state_ = connection_state::disconnected;
+        return retry_later();
+      }
+      return open(primary_host_);
+    }
     error_code ec;
     (void)asio::ip::make_address(endpoint_.host, ec);
     if (!ec) return open(endpoint_.host);
@@ -279,8 +297,8 @@ class client::connection : public std::enable_shared_from_this<connection> {
         [self = shared_from_this()](error_code ec, asio::ip::tcp::resolver::results_type found) {
           if (self->state_ != connection_state::connecting) return;  // stopped meanwhile
           if (ec || found.empty()) {
-            spdlog::warn("redis: cannot resolve {}: {}", self->endpoint_.redacted(),
-                         ec ? ec.message() : "no address");
+            self->report_failure("cannot resolve " + self->endpoint_.host + ": "
+                                 + (ec ? ec.message() : "no address"));
             self->state_ = connection_state::disconnected;
             return self->retry_later();
           }
@@ -295,14 +313,80 @@ class client::connection : public std::enable_shared_from_this<connection> {
         });
   }
 
+  // Asks the sentinels, in turn (the one that answered last first), where the primary is; sets
+  // primary_host_ and primary_port_. Synchronous, each sentinel given at most 500 ms (or the
+  // connect timeout when shorter): this runs only when (re)connecting.
+  bool ask_sentinels(std::string& why) {
+    auto limit = std::min<std::chrono::milliseconds>(config_.connect_timeout,
+                                                     std::chrono::milliseconds(500));
+    timeval tv{static_cast<time_t>(limit.count() / 1000),
+               static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
+    const auto n = endpoint_.sentinels.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t i = (sentinel_first_ + k) % n;
+      const auto& s = endpoint_.sentinels[i];
+      std::string where = s.host + ":" + std::to_string(s.port);
+      redisContext* c = redisConnectWithTimeout(s.host.c_str(), s.port, tv);
+      auto fail = [&](const std::string& what) {
+        why += (why.empty() ? "" : "; ") + std::string("sentinel ") + where + ": " + what;
+      };
+      if (!c || c->err) {
+        fail(c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        continue;
+      }
+      redisSetTimeout(c, tv);
+      auto run = [&](std::vector<std::string> args) -> redisReply* {
+        std::vector<const char*> argv;
+        std::vector<size_t> lens;
+        for (const auto& a : args) {
+          argv.push_back(a.data());
+          lens.push_back(a.size());
+        }
+        return static_cast<redisReply*>(
+            redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+      };
+      bool ok = true;
+      if (!endpoint_.sentinel_password.empty()) {
+        redisReply* r = run({"AUTH", endpoint_.sentinel_password});
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+          fail(r ? std::string("AUTH: ") + r->str : c->errstr);
+          ok = false;
+        }
+        if (r) freeReplyObject(r);
+      }
+      if (ok) {
+        redisReply* r = run({"SENTINEL", "get-master-addr-by-name", endpoint_.master_name});
+        if (!r) {
+          fail(c->errstr);
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+          primary_host_.assign(r->element[0]->str, r->element[0]->len);
+          primary_port_ = static_cast<unsigned short>(std::atoi(r->element[1]->str));
+          sentinel_first_ = i;
+          freeReplyObject(r);
+          redisFree(c);
+          return true;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+          fail(r->str);
+        } else {
+          fail("knows no primary named \"" + endpoint_.master_name + "\"");
+        }
+        if (r) freeReplyObject(r);
+      }
+      redisFree(c);
+    }
+    return false;
+  }
+
   // Connects to `address`: an IP literal, or the unix socket's path.
   void open(const std::string& address) {
+    const unsigned short port =
+        endpoint_.kind == endpoint::transport::sentinel ? primary_port_ : endpoint_.port;
     redisAsyncContext* ac = endpoint_.kind == endpoint::transport::unix_socket
                                 ? redisAsyncConnectUnix(address.c_str())
-                                : redisAsyncConnect(address.c_str(), endpoint_.port);
+                                : redisAsyncConnect(address.c_str(), port);
     if (!ac || ac->err) {
-      spdlog::warn("redis: cannot connect to {}: {}", endpoint_.redacted(),
-                   ac ? ac->errstr : "out of memory");
+      report_failure(ac ? ac->errstr : "out of memory");
       if (ac) redisAsyncFree(ac);
       state_ = connection_state::disconnected;
       return retry_later();
@@ -326,8 +410,9 @@ class client::connection : public std::enable_shared_from_this<connection> {
     connect_timer_.expires_after(config_.connect_timeout);
     connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
       if (ec || gen != self->generation_ || self->state_ != connection_state::connecting) return;
-      spdlog::warn("redis: no answer from {} within {} ms of connecting",
-                   self->endpoint_.redacted(), self->config_.connect_timeout.count());
+      self->report_failure("no answer within "
+                           + std::to_string(self->config_.connect_timeout.count())
+                           + " ms of connecting");
       self->drop();
     });
   }
@@ -342,7 +427,9 @@ class client::connection : public std::enable_shared_from_this<connection> {
     if (endpoint_.db != 0) steps.push_back(command("SELECT", endpoint_.db));
     if (!config_.client_name.empty())
       steps.push_back(command("CLIENT", "SETNAME", config_.client_name));
-    steps.push_back(command("PING"));
+    // Under Sentinel: the server it named must be the primary still (a failover may be under way).
+    const bool sentinel = endpoint_.kind == endpoint::transport::sentinel;
+    steps.push_back(sentinel ? command("ROLE") : command("PING"));
     auto gen = generation_;
     for (std::size_t i = 0; i < steps.size(); ++i) {
       bool last = i + 1 == steps.size();
@@ -353,11 +440,20 @@ class client::connection : public std::enable_shared_from_this<connection> {
             if (gen != self->generation_) return;
             if (ec) {
               if (self->state_ == connection_state::connecting && self->ctx_) {
-                spdlog::error("redis: {} on {} failed: {}", what, self->endpoint_.redacted(),
-                              ec == errc::server_error ? r.str() : ec.message());
+                self->report_failure(
+                    what + " failed: " + (ec == errc::server_error ? r.str() : ec.message()));
                 self->drop();
               }
               return;
+            }
+            if (last && what == "ROLE") {
+              std::string role = r.is_array() && !r.as_array().empty() ? r.as_array()[0].str() : "";
+              if (role != "master") {
+                self->report_failure(self->primary_host_ + ":" + std::to_string(self->primary_port_)
+                                     + ", which Sentinel named, is not the primary (ROLE " + role
+                                     + ")");
+                return self->drop();
+              }
             }
             if (last) self->on_ready();
           },
@@ -367,11 +463,18 @@ class client::connection : public std::enable_shared_from_this<connection> {
 
   void on_ready() {
     state_ = connection_state::connected;
-    if (ever_connected_) {
-      ++stats_.reconnects;
-      spdlog::info("redis: reconnected to {}", endpoint_.redacted());
-    } else {
+    if (ever_connected_) ++stats_.reconnects;
+    if (auto note = outage_->connected(id(), clock_type::now()))
+      log(*note);
+    else if (!ever_connected_)
       spdlog::info("redis: connected to {}", endpoint_.redacted());
+    if (endpoint_.kind == endpoint::transport::sentinel) {
+      std::string primary = primary_host_ + ":" + std::to_string(primary_port_);
+      if (primary != connected_primary_) {
+        spdlog::info("redis: {} is at {}, as Sentinel says{}", endpoint_.master_name, primary,
+                     connected_primary_.empty() ? "" : " (was " + connected_primary_ + ")");
+        connected_primary_ = primary;
+      }
     }
     ever_connected_ = true;
     backoff_.reset();
@@ -381,15 +484,19 @@ class client::connection : public std::enable_shared_from_this<connection> {
 
   static void on_connect(const redisAsyncContext* ac, int status) noexcept {
     auto* self = static_cast<connection*>(ac->data);
-    if (status != REDIS_OK)
-      spdlog::warn("redis: cannot connect to {}: {}", self->endpoint_.redacted(), ac->errstr);
+    if (status != REDIS_OK) self->report_failure(ac->errstr);
     // On failure hiredis frees the context right after this returns; cleanup notices.
   }
 
   // hiredis is about to free the context: after this, nothing may touch ctx_ or the descriptor.
   void on_cleanup() {
-    if (ctx_ && ctx_->err && state_ == connection_state::connected)
-      spdlog::warn("redis: connection to {} lost: {}", endpoint_.redacted(), ctx_->errstr);
+    if (ctx_ && state_ == connection_state::connected) {
+      report_failure("connection lost: "
+                     + (ctx_->err              ? std::string(ctx_->errstr)
+                        : drop_reason_.empty() ? "closed"
+                                               : drop_reason_));
+    }
+    drop_reason_.clear();
     socket_.release();  // hiredis closes the fd itself; our waits end with operation_aborted
     ctx_ = nullptr;
     ++generation_;
@@ -421,6 +528,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
   void stop_now() {
     if (state_ == connection_state::stopped) return;
     state_ = connection_state::stopped;
+    outage_->forget(id());
     resolver_.cancel();
     retry_timer_.cancel();
     connect_timer_.cancel();
@@ -430,6 +538,31 @@ class client::connection : public std::enable_shared_from_this<connection> {
     if (ctx_) redisAsyncFree(ctx_);
     // Commands abandoned by their deadline were already answered; any left are failed above.
     schedule_drain();
+  }
+
+  // Drops the connection (soon, outside hiredis), so that the next one asks the sentinels again.
+  void reresolve(const std::string& why) {
+    asio::post(ex_, [self = shared_from_this(), gen = generation_, why] {
+      if (gen != self->generation_ || self->state_ != connection_state::connected) return;
+      self->drop_reason_ = why.substr(0, why.find(' ')) + " from " + self->primary_host_ + ":"
+                           + std::to_string(self->primary_port_) + "; asking Sentinel again";
+      self->drop();
+    });
+  }
+
+  // --- outages: one line when Redis goes, a few while it stays away, one when it is back --------
+
+  std::uintptr_t id() const { return reinterpret_cast<std::uintptr_t>(this); }
+
+  void report_failure(const std::string& error) {
+    if (auto note = outage_->failed(id(), clock_type::now(), error)) log(*note);
+  }
+
+  static void log(const outage_log::note& note) {
+    if (note.severity == outage_log::note::level::warn)
+      spdlog::warn("{}", note.text);
+    else
+      spdlog::info("{}", note.text);
   }
 
   // --- the watchdog ----------------------------------------------------------------------------
@@ -452,8 +585,8 @@ class client::connection : public std::enable_shared_from_this<connection> {
           if (gen != self->generation_) return;
           self->ping_in_flight_ = false;
           if (ec == errc::timeout && !self->receiving(clock_type::now())) {
-            spdlog::warn("redis: {} did not answer PING within {} ms; reconnecting",
-                         self->endpoint_.redacted(), self->config_.ping_timeout.count());
+            self->drop_reason_ = "no answer to PING within "
+                                 + std::to_string(self->config_.ping_timeout.count()) + " ms";
             return self->drop();
           }
           self->schedule_ping();
@@ -499,6 +632,13 @@ class client::connection : public std::enable_shared_from_this<connection> {
   asio::steady_timer deadline_timer_, retry_timer_, connect_timer_, ping_timer_;
   backoff backoff_;
   std::mt19937_64 random_;
+  outage_log* outage_;
+  std::string drop_reason_;  // why drop() was called, for the outage's log
+  // Sentinel: the primary it named last, and the sentinel that answered last.
+  std::string primary_host_;
+  unsigned short primary_port_ = 0;
+  std::size_t sentinel_first_ = 0;
+  std::string connected_primary_;
 
   redisAsyncContext* ctx_ = nullptr;
   std::uint64_t generation_ = 0;  // bumped with every context; stale handlers compare it
@@ -528,7 +668,8 @@ client::client(asio::any_io_executor ex, client_config config) {
   if (!ep)
     throw error(errc::invalid_url,
                 "invalid Redis URL (expected redis://[[user]:password@]"
-                "host:port[/db] or unix:///path[?db=N])");
+                "host:port[/db], unix:///path[?db=N] or redis-sentinel://[user:password@]"
+                "host:port,host:port/MASTER_NAME[?db=N&sentinel_password=...])");
   impl_ = std::make_shared<connection>(std::move(ex), std::move(config), std::move(*ep));
 }
 

@@ -73,6 +73,8 @@ struct daemon_config {
 
   // How long a Redis command may take before it fails with a timeout.
   std::chrono::milliseconds redis_command_timeout = std::chrono::seconds(5);
+  // Run against a Redis whose maxmemory-policy may evict keys (queued jobs): refused unless true.
+  bool allow_eviction = false;
 
   // The first part of every Redis key Herald uses; instances sharing a prefix share the queue.
   std::string prefix = "herald";

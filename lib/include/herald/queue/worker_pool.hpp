@@ -81,6 +81,7 @@ struct worker_stats {
   std::uint64_t retried = 0;    // jobs sent to the delayed set
   std::uint64_t errors = 0;     // handler exceptions
   std::uint64_t claimed = 0;    // entries taken over from idle consumers
+  std::uint64_t resumed = 0;    // own pending entries taken back after a lost connection
   std::uint64_t lost = 0;       // jobs given up because another consumer had claimed them
   std::uint64_t reaped = 0;     // consumers of gone instances removed
 };

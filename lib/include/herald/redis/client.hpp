@@ -36,7 +36,7 @@ struct client_config {
   std::chrono::milliseconds ping_timeout{3000};
   // Reconnect backoff: doubles from the minimum up to the maximum, with jitter.
   std::chrono::milliseconds reconnect_min{50};
-  std::chrono::milliseconds reconnect_max{2000};
+  std::chrono::milliseconds reconnect_max{1000};
   // Commands appended since the last write are flushed once this many wait, without waiting for
   // the event loop to come round: this keeps client and server busy at the same time.
   std::size_t flush_every = 32;
