@@ -272,10 +272,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     std::size_t resumed = 0;
     while (!draining_) {
       std::vector<std::string> keys{keys_.jobs()};
-      std::vector<std::string> args{std::string(queue_keys::group), config_.consumer,
-                                    std::to_string(config_.read_batch),
-                                    std::to_string(config_.max_job_bytes),
-                                    std::to_string(config_.max_read_bytes), cursor};
+      std::vector<std::string> args{
+          std::string(queue_keys::group),         config_.consumer,
+          std::to_string(config_.read_batch),     std::to_string(config_.max_job_bytes),
+          std::to_string(config_.max_read_bytes), cursor};
       redis::reply r;
       try {
         r = co_await blocking_.eval(scripts::read(), keys, args);
