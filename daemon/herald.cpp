@@ -107,7 +107,7 @@ queue::new_job read_enqueue_job(const cli::command_line& cl, const cli::target& 
 // contacted.
 herald::triggers::trigger read_trigger_file(const cli::command_line& cl, const cli::target& t) {
   const std::string where = cl.file == "-" ? "stdin" : cl.file;
-  auto text = read_input(cl.file);
+  auto text = cli::read_job_input(cl.file);  // bounded as a job file is
   auto parsed = herald::triggers::parse_trigger(text);
   if (!parsed.value) throw cli_error(exit_code::usage, where + ": " + parsed.error->text());
   if (auto error = herald::triggers::validate(*parsed.value, t.providers))
