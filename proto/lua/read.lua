@@ -5,8 +5,8 @@
 -- entry, then 2, 4, ... while what it read stays under that, up to `count` entries, so that a
 -- run of large entries is read a few at a time (and small ones in a handful of reads). When
 -- this finds nothing, the worker waits with a blocking XREADGROUP of one entry.
--- With ARGV[6] an entry id, it reads instead up to `count` of the consumer's own pending entries
--- after that id (its history: what it was running when its connection to Redis was lost),
+-- With ARGV[6] an entry id, it reads instead (in the same steps) up to `count` of the consumer's
+-- own pending entries after that id (its history: what it was running when its connection to Redis was lost),
 -- which the worker resumes at once rather than after claim_idle.
 --
 -- KEYS[1] the stream
@@ -16,10 +16,12 @@
 -- pending entry deleted meanwhile comes back as [id, false].
 local count, max_bytes, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local from = ARGV[6] or '>'
-local out, bytes, batch = {}, 0, from == '>' and 1 or count
-while #out < count and bytes < budget do
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT',
-                       math.min(batch, count - #out), 'STREAMS', KEYS[1], from)
+local out, bytes, batch = {}, 0, 1
+local oversize = false -- Lua takes long over such a body: one a call
+while #out < count and bytes < budget and not oversize do
+  local want = math.min(batch, count - #out)
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS',
+                       KEYS[1], from)
   if not r then break end
   local entries = r[1][2]
   for _, e in ipairs(entries) do
@@ -31,13 +33,15 @@ while #out < count and bytes < budget do
           if max_bytes > 0 and #f[i + 1] > max_bytes then
             f[i] = 'body_bytes'
             f[i + 1] = tostring(#f[i + 1])
+            oversize = true
           end
         end
       end
     end
     out[#out + 1] = e
   end
-  if from ~= '>' or #entries < math.min(batch, count) then break end
+  if #entries < want then break end
+  if from ~= '>' then from = entries[#entries][1] end
   batch = batch * 2
 end
 return out

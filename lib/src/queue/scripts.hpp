@@ -25,6 +25,7 @@ HERALD_SCRIPT(note_error)
 HERALD_SCRIPT(purge_dead)
 HERALD_SCRIPT(read)
 HERALD_SCRIPT(reap)
+HERALD_SCRIPT(claim)
 HERALD_SCRIPT(prune_index)
 #undef HERALD_SCRIPT
 

@@ -747,15 +747,27 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       std::string cursor = "0-0";
       while (!draining_ && config_.workers > running_) {
         auto n = std::min<std::size_t>(config_.workers - running_, 100);
-        auto [ec, r] = co_await shared_.async_exec(
-            redis::command("XAUTOCLAIM", keys_.jobs(), queue_keys::group, config_.consumer,
-                           config_.claim_idle.count(), cursor, "COUNT", n),
-            asio::as_tuple(asio::use_awaitable));
-        if (ec) {
-          if (r.str().starts_with("NOGROUP"))
+        // claim.lua: XAUTOCLAIM, leaving a body over max_job_bytes in Redis.
+        std::vector<std::string> keys{keys_.jobs()};
+        std::vector<std::string> args{std::string(queue_keys::group),
+                                      config_.consumer,
+                                      std::to_string(config_.claim_idle.count()),
+                                      cursor,
+                                      std::to_string(n),
+                                      std::to_string(config_.max_job_bytes),
+                                      std::to_string(config_.max_read_bytes)};
+        redis::reply r;
+        std::string failure;
+        try {
+          r = co_await shared_.eval(scripts::claim(), keys, args);
+        } catch (const std::exception& e) {
+          failure = e.what();
+        }
+        if (!failure.empty()) {
+          if (failure.find("NOGROUP") != std::string::npos)
             co_await try_ensure_group();
           else
-            warn_once("claiming idle jobs", ec, r);
+            warn_once("claiming idle jobs", failure);
           break;
         }
         auto& a = r.as_array();
