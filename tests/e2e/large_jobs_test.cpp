@@ -65,7 +65,8 @@ TEST(LargeJobs, FifteenTwentyMegabyteJobsAreDeadLetteredUnreadAndHeralddKeepsSer
   std::cout << "15 x 20 MB jobs dead-lettered in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
             << " ms; heraldd's peak RSS " << rss / 1024 << " MiB\n";
-  EXPECT_LT(rss, 128 * 1024) << "heraldd read the bodies";
+  // Each blocking reader (one a thread) may bring one entry in full: the one it waited for.
+  EXPECT_LT(rss, 256 * 1024) << "heraldd read the bodies";
 
   // Still serving.
   redis.command({"XADD", jobs, "*", "v", "1", "type", "noop", "task_id", "after", "account", "acme",

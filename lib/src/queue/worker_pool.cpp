@@ -114,9 +114,11 @@ std::string envelope_problem(const entry& e, std::size_t max_job_bytes) {
   if (e.account.empty()) return "account: required";
   if (!valid_account(e.account)) return "account: must be 1 to 64 characters of A-Za-z0-9_.-";
   if (e.type.empty()) return "type: required";
-  if (e.body_bytes > 0)
-    return "body: " + std::to_string(e.body_bytes) + " bytes, over max_job_bytes ("
-           + std::to_string(max_job_bytes) + "); the body was not read";
+  // read.lua leaves such a body in Redis (body_bytes); the blocking read brings it in full.
+  const auto bytes = e.body_bytes > 0 ? e.body_bytes : e.body.size();
+  if (max_job_bytes > 0 && bytes > max_job_bytes)
+    return "body: " + std::to_string(bytes) + " bytes, over max_job_bytes ("
+           + std::to_string(max_job_bytes) + ")";
   return {};
 }
 
