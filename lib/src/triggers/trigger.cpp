@@ -243,28 +243,9 @@ std::string number_text(double d) {
 
 }  // namespace
 
-std::string_view to_string(channel c) {
-  switch (c) {
-    case channel::email:
-      return "email";
-    case channel::sms:
-      return "sms";
-    case channel::push:
-      return "push";
-    case channel::telegram_bot:
-      return "telegram_bot";
-    case channel::leadconverter:
-      return "leadconverter";
-  }
-  return "leadconverter";
-}
-
 std::optional<channel> parse_channel(std::string_view text) {
-  for (auto c : {channel::email, channel::sms, channel::push, channel::telegram_bot,
-                 channel::leadconverter}) {
-    if (to_string(c) == text) return c;
-  }
-  return std::nullopt;
+  if (text == "phone") return std::nullopt;
+  return profiles::parse_channel(text);
 }
 
 parse_result parse_trigger(simdjson::dom::element json, parse_options options) {

@@ -24,12 +24,15 @@
 
 #include <simdjson.h>
 
+#include "herald/profiles/profile.hpp"
 #include "herald/templates/template.hpp"
 
 namespace herald::triggers {
 
-enum class channel { email, sms, push, telegram_bot, leadconverter };
-std::string_view to_string(channel c);
+// A trigger's channel is a profile subscription's (the one it picks to send through).
+using profiles::channel;
+using profiles::to_string;
+// The five channel names (not the seeds' `phone` alias a profile's subscriptions accept).
 std::optional<channel> parse_channel(std::string_view text);
 
 struct button {
