@@ -478,8 +478,20 @@ import_item read_item(element e, std::size_t index, const import_options& o,
              "unknown key; an item holds data, custom_data and its matching keys");
     }
     object data;
-    if (item["data"].get(data))
+    if (o.match_only) {
+      element given;
+      if (!item["data"].get(given))
+        fail("invalid_item", path + ".data",
+             "a start item holds its matching keys and custom_data; import_and_start changes "
+             "profiles");
+      // An empty `data`: the item changes nothing and only its keys are read.
+      static const simdjson::padded_string empty_object(std::string_view("{}"));
+      thread_local simdjson::dom::parser empty_parser;
+      if (empty_parser.parse(empty_object).get(data))
+        throw std::logic_error("import: {} does not parse");
+    } else if (item["data"].get(data)) {
       fail("invalid_item", path + ".data", "required: the profile's fields, an object");
+    }
     std::optional<object> custom_data;
     object cd;
     element cde;
@@ -685,7 +697,38 @@ void add_match_keys(profile& p, const match_query& q, const profile_update& u) {
   }
 }
 
-import_body parse_import_body(std::string_view body, const import_limits& limits) {
+namespace {
+
+// `timeout {days, hours, minutes}`: each a non-negative integer, in all at most 366 days.
+std::chrono::milliseconds read_timeout(object t) {
+  std::int64_t minutes = 0;
+  for (auto [k, v] : t) {
+    std::int64_t per = 0;
+    if (k == "days")
+      per = 24 * 60;
+    else if (k == "hours")
+      per = 60;
+    else if (k == "minutes")
+      per = 1;
+    else
+      bad("timeout." + std::string(k), "unknown field; timeout holds days, hours and minutes");
+    std::int64_t n = -1;
+    auto text = read_text(v);
+    if (text) {
+      auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+      if (ec != std::errc() || p != text->data() + text->size()) n = -1;
+    }
+    if (n < 0 || n > 366 * 24 * 60)
+      bad("timeout." + std::string(k), "must be a non-negative integer");
+    minutes += n * per;
+  }
+  if (minutes > 366 * 24 * 60) bad("timeout", "at most 366 days");
+  return std::chrono::minutes(minutes);
+}
+
+}  // namespace
+
+import_body parse_import_body(std::string_view body, const import_limits& limits, bool match_only) {
   // A parser of its own, freed on return: a thread-local one would keep the memory of the
   // largest body it ever read (several times the body's size).
   simdjson::dom::parser parser;
@@ -711,6 +754,7 @@ import_body parse_import_body(std::string_view body, const import_limits& limits
   import_body job;
   job.limits = limits;
   auto& o = job.options;
+  o.match_only = match_only;
   auto int_field = [&](std::string_view name, std::int64_t min) -> std::optional<std::int64_t> {
     element e;
     if (root[name].get(e)) return std::nullopt;
@@ -766,6 +810,10 @@ import_body parse_import_body(std::string_view body, const import_limits& limits
     if (!root[name].get(e) && e.type() != element_type::OBJECT)
       bad(std::string(name), "must be an object");
   }
+  if (!root["content"].get(e)) job.content = simdjson::minify(e);
+  if (!root["timeout"].get(e)) o.timeout = read_timeout(e.get_object().value_unsafe());
+  if (match_only && !o.trigger_id) bad("trigger_id", "required: the trigger to start");
+  if (match_only && o.skip_triggers) bad("skip_triggers", "a start job only starts its trigger");
   if (root["data"].get(e)) return job;
   array data;
   if (e.get(data)) bad("data", "must be a list of items");

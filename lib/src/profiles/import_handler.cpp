@@ -24,7 +24,9 @@ std::string join(const std::vector<std::string>& v) {
 class import_run final : public queue::prepared_job {
  public:
   import_run(import_body body, const import_settings& settings)
-      : body_(std::move(body)), settings_(settings) {}
+      : body_(std::move(body)), settings_(settings) {
+    if (settings_.followup) followup_ = settings_.followup->prepare(body_);
+  }
 
   std::uint64_t total() const override { return body_.items.size(); }
 
@@ -51,14 +53,18 @@ class import_run final : public queue::prepared_job {
     // Rounds: look every pending item up at once, then write, at once, those that do not depend
     // on an earlier item of the round; the rest (and writes another writer raced) go again.
     const std::size_t max_rounds = pending.size() + 16;
+    std::vector<imported_profile> imported;
     for (std::size_t round = 0; !pending.empty(); ++round) {
       if (round == max_rounds)
         throw std::runtime_error("import: items kept conflicting with concurrent writers");
-      pending = co_await run_round(store, items, pending, result);
+      pending = co_await run_round(store, items, pending, result, imported);
     }
-    if (!body_.options.skip_triggers && body_.options.trigger_id && begin == 0)
-      spdlog::warn("task {}: trigger {} not started: triggers are not available yet", ctx.task_id,
+    if (followup_) {
+      co_await followup_->run(ctx, std::move(imported), result);
+    } else if (!body_.options.skip_triggers && body_.options.trigger_id && begin == 0) {
+      spdlog::warn("task {}: trigger {} not started: this worker runs no triggers", ctx.task_id,
                    *body_.options.trigger_id);
+    }
     co_return result;
   }
 
@@ -124,7 +130,8 @@ class import_run final : public queue::prepared_job {
   asio::awaitable<std::vector<std::size_t>> run_round(profile_store& store,
                                                       const std::vector<import_item>& items,
                                                       const std::vector<std::size_t>& pending,
-                                                      queue::chunk_result& result) {
+                                                      queue::chunk_result& result,
+                                                      std::vector<imported_profile>& imported) {
     std::vector<match_query> queries;
     queries.reserve(pending.size());
     for (auto i : pending) queries.push_back(items[i].query);
@@ -139,6 +146,7 @@ class import_run final : public queue::prepared_job {
       bool create;
       std::string id;
       std::vector<std::string> warnings;
+      profile p;
     };
     std::vector<planned> plans;
     bool deferring = false;
@@ -193,6 +201,7 @@ class import_run final : public queue::prepared_job {
       if (match && next.same_content(match->p)) {
         // Nothing changes: no write.
         record(result, done(item, match->p.id, "unchanged", warnings));
+        imported.push_back({result.outcomes.size() - 1, match->p, item.custom_data});
         touched.insert("#" + match->p.id);
         continue;
       }
@@ -202,7 +211,8 @@ class import_run final : public queue::prepared_job {
       touched.insert("#" + next.id);
       touched.insert(op.added.begin(), op.added.end());
       writes.push_back(std::move(op));
-      plans.push_back({pending[n], writes.back().create, next.id, std::move(warnings)});
+      plans.push_back(
+          {pending[n], writes.back().create, next.id, std::move(warnings), std::move(next)});
     }
     if (!writes.empty()) {
       auto written = co_await store.write_all(std::move(writes));
@@ -212,8 +222,9 @@ class import_run final : public queue::prepared_job {
           again.push_back(plans[n].item);
           continue;
         }
-        const auto& plan = plans[n];
+        auto& plan = plans[n];
         record(result, done(item, plan.id, plan.create ? "created" : "updated", plan.warnings));
+        imported.push_back({result.outcomes.size() - 1, std::move(plan.p), item.custom_data});
       }
     }
     std::sort(again.begin(), again.end());
@@ -222,6 +233,7 @@ class import_run final : public queue::prepared_job {
 
   import_body body_;
   import_settings settings_;  // a copy: the job may outlive its handler
+  std::unique_ptr<chunk_followup> followup_;
 };
 
 class import_handler final : public queue::job_handler {

@@ -100,8 +100,12 @@ std::string status_reply_json(const task_record& task, const std::vector<item_ou
   out += ", \"error_text\": " + json_quote(failed ? task.error_text : std::string());
   out += ", \"result\": [";
   bool first = true;
+  // The profiles the job reached: imported, or sent (or scheduled) the trigger's message; not
+  // those skipped or failed.
   for (const auto& o : outcomes) {
-    if (o.profile_id.empty()) continue;
+    if (o.profile_id.empty() || o.outcome == item_outcome::kind::skipped
+        || o.outcome == item_outcome::kind::failed)
+      continue;
     if (!first) out += ", ";
     first = false;
     out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";

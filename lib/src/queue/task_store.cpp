@@ -310,8 +310,10 @@ asio::awaitable<std::optional<task_status>> task_store::cancel(std::string task_
   // cancel.lua re-arms the task's idempotency key, which it must be given: a task's key never
   // changes, so reading it first is safe.
   auto idem = co_await redis_.exec("HGET", keys_.task(task_id), "idempotency_key");
-  std::vector<std::string> keys{keys_.task(task_id), keys_.items(task_id), keys_.queued(),
-                                keys_.jobs(),        keys_.delayed(),      keys_.jobs()};
+  std::vector<std::string> keys{
+      keys_.task(task_id), keys_.items(task_id), keys_.queued(),
+      keys_.jobs(),        keys_.delayed(),      keys_.jobs(),
+      keys_.sends(),       keys_.send_bodies(),  keys_.task_sends(task_id)};
   if (!idem.is_nil() && !idem.str().empty()) keys[5] = keys_.idempotency(account, idem.str());
   std::vector<std::string> args{account, std::to_string(now_ms()),
                                 std::to_string(task_ttl_.count()), task_id};

@@ -512,7 +512,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   asio::awaitable<void> run_job(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
                                 std::uint64_t deliveries, bool begins) {
     auto self = shared_from_this();
-    job_context ctx{e.task_id, e.type, e.account, e.id, deliveries, &shared_};
+    job_context ctx{e.task_id, e.type, e.account, e.id, deliveries, &shared_, config_.delivery};
     const std::uint64_t total = job->total();
     try {
       for (;;) {
@@ -540,7 +540,11 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           co_await retry_later(e, deliveries, *r.retry_after, r.retry_reason, begins);
           break;
         }
-        auto [state, next] = co_await commit(e, cursor, end, r, end >= total, begins, total);
+        // A chunk that ran is committed whatever Redis does meanwhile: its messages went out,
+        // and left for a claimer it would send them again. The fence (commit.lua) makes a
+        // repeated commit safe: one that did apply before the connection broke answers stale.
+        auto [state, next] =
+            co_await commit_until_answered(e, cursor, end, r, end >= total, begins, total);
         begins = false;
         if (state == "ok") {
           ++stats_.chunks;
@@ -576,6 +580,26 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     --running_;
     wake_.cancel();
     if (draining_ && running_ == 0) done_.cancel();
+  }
+
+  asio::awaitable<std::pair<std::string, std::uint64_t>> commit_until_answered(
+      const entry& e, std::uint64_t begin, std::uint64_t end, const chunk_result& r, bool final,
+      bool begins, std::uint64_t total) {
+    std::chrono::milliseconds wait{50};
+    for (;;) {
+      std::string failure;
+      try {
+        co_return co_await commit(e, begin, end, r, final, begins, total);
+      } catch (const redis::error& ex) {
+        if (!connection_trouble(ex.code())) throw;
+        failure = ex.what();
+      }
+      spdlog::debug("task {}: commit of items {}..{} waits for Redis: {}", e.task_id, begin, end,
+                    failure);
+      asio::steady_timer t(ex_, wait);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      wait = std::min(wait * 2, std::chrono::milliseconds(1000));
+    }
   }
 
   // --- committing: the chunks finished in one turn of the event loop go in one script call ---

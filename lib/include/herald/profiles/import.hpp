@@ -2,6 +2,7 @@
 // each item's match query and changes, and how the changes apply to a profile.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -89,6 +90,11 @@ struct import_options {
   bool skip_triggers = false;
   bool skip_invalid_subscriptions = false;
   bool detect_geo = false;
+  // A `start` job (start_batch): items are matching keys and custom_data only; nothing is
+  // imported, and an item holding `data` is refused.
+  bool match_only = false;
+  // `timeout {days, hours, minutes}`: the trigger's sends wait this long (0: sent at once).
+  std::chrono::milliseconds timeout{0};
 };
 
 struct import_item {
@@ -110,12 +116,15 @@ struct import_body {
   import_options options;
   import_limits limits;
   std::string custom_data;         // the root's, minified; or empty
+  std::string content;             // the root's `content` (apicontent), minified; or empty
   std::vector<std::string> items;  // each item of `data`, minified
 };
 
 // Checks the body's root (throws queue::bad_job naming the field, like parse_import_job) and
 // keeps its items.
-import_body parse_import_body(std::string_view body, const import_limits& limits);
+// `match_only`: a start_batch body (options.match_only), whose items only find profiles.
+import_body parse_import_body(std::string_view body, const import_limits& limits,
+                              bool match_only = false);
 // Reads item `index` of `body` (its `error` says what is wrong with it).
 import_item read_import_item(const import_body& body, std::size_t index);
 

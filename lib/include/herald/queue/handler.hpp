@@ -19,6 +19,9 @@
 namespace herald::redis {
 class client;
 }
+namespace herald::delivery {
+class dispatcher;
+}
 
 namespace herald::queue {
 
@@ -39,6 +42,8 @@ struct job_context {
   // The worker's pipelined connection, on the executor the job runs on; handlers that keep data
   // in Redis (profiles) use it.
   redis::client* redis = nullptr;
+  // The thread's delivery to the providers; null in a worker that sends nothing.
+  delivery::dispatcher* delivery = nullptr;
 };
 
 // What one chunk did.

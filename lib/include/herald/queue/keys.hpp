@@ -23,6 +23,10 @@ class queue_keys {
   std::string items(std::string_view task_id) const;          // P:{Q}:task:<id>:items
   std::string account_tasks(std::string_view account) const;  // P:{Q}:tasks:<account>
   std::string idempotency(std::string_view account, std::string_view key) const;
+  // Scheduled sends (proto/triggers.md): P:{Q}:sends, P:{Q}:send_bodies, P:{Q}:task:<id>:sends.
+  std::string sends() const { return base_ + "sends"; }
+  std::string send_bodies() const { return base_ + "send_bodies"; }
+  std::string task_sends(std::string_view task_id) const { return task(task_id) + ":sends"; }
   // The same keys written into `out` (its storage reused), for building many commands' keys.
   std::string& task(std::string& out, std::string_view task_id) const;
   std::string& items(std::string& out, std::string_view task_id) const;

@@ -20,6 +20,9 @@
 namespace herald::redis {
 class client;
 }
+namespace herald::delivery {
+class dispatcher;
+}
 
 namespace herald::queue {
 
@@ -43,6 +46,8 @@ struct worker_config {
   std::string consumer;
   // Shared by the pools of one process; empty: the pool's own.
   std::shared_ptr<running_entries> running;
+  // The pool's delivery to the providers (on its executor), handed to the jobs; null: none.
+  delivery::dispatcher* delivery = nullptr;
   // Jobs run at once.
   std::size_t workers = 256;
   // Items per chunk: the unit of progress, of commits and of what a crash may repeat.
