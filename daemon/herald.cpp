@@ -29,6 +29,7 @@
 #include "herald/redis/client.hpp"
 #include "herald/redis/url.hpp"
 #include "herald/triggers/store.hpp"
+#include "herald/triggers/jobs.hpp"
 #include "herald/triggers/trigger.hpp"
 
 extern char** environ;
@@ -87,6 +88,10 @@ queue::new_job read_enqueue_job(const cli::command_line& cl, const cli::target& 
   queue::handler_registry handlers;
   queue::add_builtin_handlers(handlers);
   herald::profiles::add_import_handler(handlers, {});
+  // start and send bodies are checked too; a send job's provider against this configuration's.
+  herald::triggers::trigger_job_settings trigger_jobs;
+  trigger_jobs.providers = t.providers;
+  herald::triggers::add_trigger_handlers(handlers, trigger_jobs);
   cli::job_overrides overrides;
   overrides.type = cl.type;
   overrides.account = cl.account;

@@ -26,6 +26,7 @@
 #include "herald/api/trigger_routes.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
+#include "herald/delivery/dispatcher.hpp"
 #include "herald/embedded/redis_supervisor.hpp"
 #include "herald/geo/geo.hpp"
 #include "herald/http/message.hpp"
@@ -42,6 +43,7 @@
 #include "herald/triggers/configured.hpp"
 #include "herald/triggers/demo.hpp"
 #include "herald/triggers/files.hpp"
+#include "herald/triggers/jobs.hpp"
 #include "herald/triggers/store.hpp"
 
 extern char** environ;
@@ -174,10 +176,18 @@ asio::awaitable<bool> wait_for_redis(herald::redis::client& redis, const bool& s
 // per start.
 class worker_threads {
  public:
+  // `delivery`: what each thread's dispatcher delivers to (its providers, and where a sandbox
+  // writes).
+  struct delivery_setup {
+    std::string prefix;
+    std::vector<herald::delivery::provider_config> providers;
+    std::shared_ptr<herald::delivery::provider_health> health;
+  };
+
   worker_threads(const herald::redis::client_config& redis, const herald::queue::queue_keys& keys,
                  const herald::queue::handler_registry& handlers,
                  herald::queue::worker_config config, std::size_t threads,
-                 asio::any_io_executor owner)
+                 asio::any_io_executor owner, const delivery_setup& delivery)
       : owner_(std::move(owner)),
         finished_(
             std::make_shared<asio::steady_timer>(owner_, asio::steady_timer::time_point::max())) {
@@ -195,7 +205,13 @@ class worker_threads {
       cfg.client_name += "-reader";
       cfg.command_timeout += config.block;
       s->blocking.emplace(s->io.get_executor(), cfg);
-      s->pool.emplace(s->io.get_executor(), *s->shared, *s->blocking, keys, handlers, config);
+      s->delivery.emplace(s->io.get_executor(), *s->shared, delivery.prefix, delivery.providers,
+                          delivery.health);
+      s->sender.emplace(*s->shared, *s->delivery,
+                        herald::triggers::scheduled_sender_config{.prefix = delivery.prefix});
+      auto shard_config = config;
+      shard_config.delivery = &*s->delivery;
+      s->pool.emplace(s->io.get_executor(), *s->shared, *s->blocking, keys, handlers, shard_config);
       shards_.push_back(std::move(s));
     }
   }
@@ -210,6 +226,7 @@ class worker_threads {
       shard* raw = s.get();
       raw->shared->start();
       raw->blocking->start();
+      asio::co_spawn(raw->io, raw->sender->run(), asio::detached);
       asio::co_spawn(raw->io, raw->pool->run(), [this, raw](std::exception_ptr e) {
         if (e) {
           try {
@@ -228,7 +245,11 @@ class worker_threads {
 
   // Stops taking jobs; running ones stop after their current chunk.
   void drain() {
-    for (auto& s : shards_) s->pool->drain();
+    for (auto& s : shards_) {
+      s->pool->drain();
+      shard* raw = s.get();
+      asio::post(raw->io, [raw] { raw->sender->stop(); });
+    }
   }
 
   // Waits (on the owner's executor) until every pool has drained, or `grace` passes.
@@ -249,6 +270,8 @@ class worker_threads {
       if (!s->thread.joinable()) continue;
       shard* raw = s.get();
       asio::post(raw->io, [raw] {
+        raw->sender->stop();
+        raw->delivery->stop();
         raw->shared->stop();
         raw->blocking->stop();
         raw->io.stop();
@@ -261,6 +284,8 @@ class worker_threads {
   struct shard {
     asio::io_context io{1};
     std::optional<herald::redis::client> shared, blocking;
+    std::optional<herald::delivery::dispatcher> delivery;
+    std::optional<herald::triggers::scheduled_sender> sender;
     std::optional<herald::queue::worker_pool> pool;
     std::thread thread;
     std::atomic<bool> done{false};
@@ -377,7 +402,15 @@ class heraldd {
     import.limits.max_field_bytes = config_.max_field_bytes;
     import.limits.max_profile_subscriptions = config_.max_profile_subscriptions;
     import.geo = geo_;
+    herald::triggers::trigger_job_settings trigger_jobs;
+    trigger_jobs.prefix = config_.prefix;
+    trigger_jobs.limits = import.limits;
+    trigger_jobs.providers = provider_kinds_of(config_);
+    trigger_jobs.deleted_ttl = config_.task_ttl;
+    trigger_jobs.task_ttl = config_.task_ttl;
+    import.followup = herald::triggers::trigger_followup(trigger_jobs);
     herald::profiles::add_import_handler(handlers, import);
+    herald::triggers::add_trigger_handlers(handlers, trigger_jobs);
     herald::queue::worker_config workers;
     workers.workers = config_.workers;
     workers.claim_idle = config_.claim_idle;
@@ -387,7 +420,14 @@ class heraldd {
     workers.max_job_bytes = config_.max_job_bytes;
     workers.dead_max = config_.dead_max;
     workers.consumer_idle_max = config_.consumer_idle_max;
-    worker_threads pools(redis.config(), keys, handlers, workers, config_.threads, ex);
+    worker_threads::delivery_setup delivery{config_.prefix, {}, provider_health_};
+    for (const auto& [name, p] : config_.providers) {
+      auto c = p;
+      if (c.kind == herald::delivery::provider_kind::sandbox && c.path.empty())
+        c.path = config_.state_dir / ("sandbox." + name + ".jsonl");
+      delivery.providers.push_back(std::move(c));
+    }
+    worker_threads pools(redis.config(), keys, handlers, workers, config_.threads, ex, delivery);
 
     auto routes = health_routes(health_);
     herald::api::task_routes_config task_api;
@@ -607,6 +647,8 @@ class heraldd {
   health health_;
   herald::auth::token_table tokens_;
   std::shared_ptr<const herald::geo::locator> geo_;
+  // The providers' breakers and counters, shared by every thread's dispatcher.
+  std::shared_ptr<herald::delivery::provider_health> provider_health_;
   std::optional<asio::steady_timer> stop_requested_;
   // The trigger store while serving (triggers_dir reloads on SIGHUP go there); null otherwise.
   herald::triggers::trigger_store* triggers_ = nullptr;

@@ -699,31 +699,36 @@ void add_match_keys(profile& p, const match_query& q, const profile_update& u) {
 
 namespace {
 
-// `timeout {days, hours, minutes}`: each a non-negative integer, in all at most 366 days.
+// `timeout {days, hours, minutes}` (and `seconds`, Herald's own, for short delays): each a
+// non-negative integer, in all at most 366 days.
 std::chrono::milliseconds read_timeout(object t) {
-  std::int64_t minutes = 0;
+  constexpr std::int64_t max_seconds = 366LL * 24 * 3600;
+  std::int64_t seconds = 0;
   for (auto [k, v] : t) {
     std::int64_t per = 0;
     if (k == "days")
-      per = 24 * 60;
+      per = 24 * 3600;
     else if (k == "hours")
-      per = 60;
+      per = 3600;
     else if (k == "minutes")
+      per = 60;
+    else if (k == "seconds")
       per = 1;
     else
-      bad("timeout." + std::string(k), "unknown field; timeout holds days, hours and minutes");
+      bad("timeout." + std::string(k),
+          "unknown field; timeout holds days, hours, minutes and seconds");
     std::int64_t n = -1;
     auto text = read_text(v);
     if (text) {
       auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
       if (ec != std::errc() || p != text->data() + text->size()) n = -1;
     }
-    if (n < 0 || n > 366 * 24 * 60)
+    if (n < 0 || n > max_seconds)
       bad("timeout." + std::string(k), "must be a non-negative integer");
-    minutes += n * per;
+    seconds += n * per;
   }
-  if (minutes > 366 * 24 * 60) bad("timeout", "at most 366 days");
-  return std::chrono::minutes(minutes);
+  if (seconds > max_seconds) bad("timeout", "at most 366 days");
+  return std::chrono::seconds(seconds);
 }
 
 }  // namespace

@@ -93,7 +93,7 @@ struct import_options {
   // A `start` job (start_batch): items are matching keys and custom_data only; nothing is
   // imported, and an item holding `data` is refused.
   bool match_only = false;
-  // `timeout {days, hours, minutes}`: the trigger's sends wait this long (0: sent at once).
+  // `timeout {days, hours, minutes, seconds}`: the trigger's sends wait this long (0: at once).
   std::chrono::milliseconds timeout{0};
 };
 
