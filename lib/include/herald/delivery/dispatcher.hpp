@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -44,14 +45,30 @@ struct delivery_options {
 
 // The providers' shared state in one heraldd (their breakers and counters), for every
 // dispatcher of the process and for `herald providers`.
+// (delivery/provider_health.hpp). The breaker policy is provider_health's.
 class provider_health;
+
+// The dispatcher's own knobs; the defaults are production's, tests shorten the times.
+struct dispatcher_settings {
+  // Where a sandbox provider without a `path` writes: sandbox.NAME.jsonl in it.
+  std::filesystem::path state_dir = ".";
+  // The first retry's backoff ceiling (full jitter; it doubles each attempt) and the cap.
+  std::chrono::milliseconds backoff_initial{200};
+  std::chrono::milliseconds backoff_max{30'000};
+  // A rate limit reserves a slot at most this far ahead, then sleeps until it.
+  std::chrono::milliseconds rate_max_wait{1000};
+  // Redis could not be asked for the rate limit: ask again after this.
+  std::chrono::milliseconds redis_retry{250};
+};
 
 class dispatcher {
  public:
   // `redis` (the thread's pipelined connection, for the shared rate limits) and `ex` must be the
-  // same single-threaded event loop. `health` may be shared by several dispatchers.
+  // same single-threaded event loop. `health` may be shared by several dispatchers (null: one of
+  // its own). Throws std::system_error when a sandbox file cannot be opened.
   dispatcher(boost::asio::any_io_executor ex, redis::client& redis, std::string prefix,
-             std::vector<provider_config> providers, std::shared_ptr<provider_health> health);
+             std::vector<provider_config> providers, std::shared_ptr<provider_health> health,
+             dispatcher_settings settings = {});
   ~dispatcher();
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
@@ -70,6 +87,23 @@ class dispatcher {
   // Ends every deliver() still waiting or in flight with delivery_stopped (its chunk is left
   // pending, not failed) and closes connections. Idempotent.
   void stop();
+
+  // Counters of this dispatcher (call on its executor's thread).
+  struct statistics {
+    std::uint64_t calls = 0;                    // requests made (or sandbox writes)
+    std::uint64_t messages = 0;                 // messages those calls carried
+    std::uint64_t full_calls = 0;               // batching kinds: calls that carried a full batch
+    std::uint64_t retries = 0;                  // attempts that were followed by another
+    std::chrono::microseconds longest_call{0};  // the slowest request, failed ones included
+  };
+  statistics stats(std::string_view provider) const;
+
+  const std::shared_ptr<provider_health>& health() const;
+
+  class impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
 };
 
 // Thrown by deliver() after stop().

@@ -34,8 +34,8 @@ struct message {
   //   webhook, sandbox: whichever are set, and channel/email/phone
   std::string subscriber_id;
   std::string user_id, channel_id;
-  std::string bot_id;  // leadconverter_bot: the bot to start; chatbot_telegram: botId
-  std::string number;  // chatbot_telegram with bot_id: the phone, without '+'
+  std::string bot_id;   // leadconverter_bot: the bot to start; chatbot_telegram: botId
+  std::string number;   // chatbot_telegram with bot_id: the phone, without '+'
   std::string channel;  // the subscription's channel (profiles::to_string), for webhook/sandbox
   std::string email, phone;
 
@@ -43,7 +43,7 @@ struct message {
   std::string text;
   std::optional<std::string> file_uuid;
   std::vector<button> buttons;
-  std::string subject, html;                                     // email
+  std::string subject, html;                                   // email
   std::vector<std::pair<std::string, std::string>> variables;  // leadconverter_bot, in order
   bool forced = false;                                         // leadconverter_bot
 
