@@ -28,8 +28,8 @@
 #include "herald/redis/checks_io.hpp"
 #include "herald/redis/client.hpp"
 #include "herald/redis/url.hpp"
-#include "herald/triggers/store.hpp"
 #include "herald/triggers/jobs.hpp"
+#include "herald/triggers/store.hpp"
 #include "herald/triggers/trigger.hpp"
 
 extern char** environ;

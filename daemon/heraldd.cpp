@@ -27,6 +27,7 @@
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/delivery/dispatcher.hpp"
+#include "herald/delivery/provider_health.hpp"
 #include "herald/embedded/redis_supervisor.hpp"
 #include "herald/geo/geo.hpp"
 #include "herald/http/message.hpp"
@@ -182,6 +183,7 @@ class worker_threads {
     std::string prefix;
     std::vector<herald::delivery::provider_config> providers;
     std::shared_ptr<herald::delivery::provider_health> health;
+    herald::delivery::dispatcher_settings settings;
   };
 
   worker_threads(const herald::redis::client_config& redis, const herald::queue::queue_keys& keys,
@@ -206,7 +208,7 @@ class worker_threads {
       cfg.command_timeout += config.block;
       s->blocking.emplace(s->io.get_executor(), cfg);
       s->delivery.emplace(s->io.get_executor(), *s->shared, delivery.prefix, delivery.providers,
-                          delivery.health);
+                          delivery.health, delivery.settings);
       s->sender.emplace(*s->shared, *s->delivery,
                         herald::triggers::scheduled_sender_config{.prefix = delivery.prefix});
       auto shard_config = config;
@@ -420,14 +422,18 @@ class heraldd {
     workers.max_job_bytes = config_.max_job_bytes;
     workers.dead_max = config_.dead_max;
     workers.consumer_idle_max = config_.consumer_idle_max;
-    worker_threads::delivery_setup delivery{config_.prefix, {}, provider_health_};
-    for (const auto& [name, p] : config_.providers) {
-      auto c = p;
-      if (c.kind == herald::delivery::provider_kind::sandbox && c.path.empty())
-        c.path = config_.state_dir / ("sandbox." + name + ".jsonl");
-      delivery.providers.push_back(std::move(c));
-    }
+    worker_threads::delivery_setup delivery{
+        config_.prefix, {}, provider_health_, {.state_dir = config_.state_dir}};
+    for (const auto& [name, p] : config_.providers) delivery.providers.push_back(p);
     worker_threads pools(redis.config(), keys, handlers, workers, config_.threads, ex, delivery);
+    // What `herald providers` lists: each provider's breaker and counters, every second.
+    herald::delivery::health_publisher health_publisher(ex, redis, config_.prefix, pools.consumer(),
+                                                        provider_health_);
+    health_publisher.start();
+    struct stop_publisher {
+      herald::delivery::health_publisher& p;
+      ~stop_publisher() { p.stop(); }
+    } stop_health_publisher{health_publisher};
 
     auto routes = health_routes(health_);
     herald::api::task_routes_config task_api;
@@ -648,7 +654,8 @@ class heraldd {
   herald::auth::token_table tokens_;
   std::shared_ptr<const herald::geo::locator> geo_;
   // The providers' breakers and counters, shared by every thread's dispatcher.
-  std::shared_ptr<herald::delivery::provider_health> provider_health_;
+  std::shared_ptr<herald::delivery::provider_health> provider_health_ =
+      std::make_shared<herald::delivery::provider_health>();
   std::optional<asio::steady_timer> stop_requested_;
   // The trigger store while serving (triggers_dir reloads on SIGHUP go there); null otherwise.
   herald::triggers::trigger_store* triggers_ = nullptr;

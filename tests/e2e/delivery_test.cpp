@@ -55,9 +55,9 @@ std::string person(const std::string& fname, int n, const std::string& status = 
          + R"(@example.com", "phones": "+7900000000)" + i + R"(", "subscriptions": [)"
          + R"({"channel": "email", "resource_id": 1, "email": "p)" + i + R"(@example.com"},)"
          + R"({"channel": "phone", "resource_id": 1, "phone": "+7900000000)" + i + R"("},)"
-         + R"({"channel": "telegram_bot", "resource_id": 1, "cc_data": {"id": "cc)" + i
-         + R"("}},)" + R"({"channel": "leadconverter", "resource_id": 1, "subscriber_id": 100)"
-         + i + R"(, "status": ")" + status + R"("}]})" + extra + "}";
+         + R"({"channel": "telegram_bot", "resource_id": 1, "cc_data": {"id": "cc)" + i + R"("}},)"
+         + R"({"channel": "leadconverter", "resource_id": 1, "subscriber_id": 100)" + i
+         + R"(, "status": ")" + status + R"("}]})" + extra + "}";
 }
 
 std::string import_body(int trigger_id, const std::vector<std::string>& items,
@@ -119,8 +119,8 @@ class DeliveryE2E : public ::testing::Test {
 
   // Enqueues `type` with `body`, waits for the task's end, and returns its status reply.
   json_doc run(const std::string& type, const std::string& body, std::string* task_id = nullptr) {
-    auto done = cli_->enqueue_and_wait(R"({"type": ")" + type + R"(", "body": )" + body + "}",
-                                       *heraldd_);
+    auto done =
+        cli_->enqueue_and_wait(R"({"type": ")" + type + R"(", "body": )" + body + "}", *heraldd_);
     if (task_id) *task_id = done.task_id;
     return json_doc(done.status.out);
   }
@@ -128,8 +128,8 @@ class DeliveryE2E : public ::testing::Test {
   // The task's item outcomes, in item order: "outcome code".
   std::vector<std::string> outcomes(const std::string& task_id) {
     std::vector<std::string> out;
-    std::istringstream in(redis_.command(
-        {"ZRANGE", "herald:{default}:task:" + task_id + ":items", "0", "-1"}));
+    std::istringstream in(
+        redis_.command({"ZRANGE", "herald:{default}:task:" + task_id + ":items", "0", "-1"}));
     for (std::string line; std::getline(in, line);) {
       if (line.empty()) continue;
       json_doc d(line);
@@ -147,7 +147,7 @@ class DeliveryE2E : public ::testing::Test {
     std::vector<std::string> out;
     std::ifstream in(dir_ / "box.jsonl");
     for (std::string line; std::getline(in, line);)
-      if (!line.empty()) out.push_back(json_doc(line).str("/text"));
+      if (!line.empty()) out.push_back(json_doc(line).str("/message/text"));
     return out;
   }
 
@@ -169,8 +169,8 @@ TEST_F(DeliveryE2E, TheSeedsImportAndStartOnEveryProviderKind) {
   EXPECT_EQ(lc.str("/data/status"), "completed");
   EXPECT_EQ(lc.integer("/data/sent"), 2);
   EXPECT_EQ(lc.array_size("/data/result/result"), 2u);
-  EXPECT_EQ(sorted(lc_.texts()), sorted({"Привет, ИВАН! registration_form",
-                                         "Привет, МАРИЯ! registration_form"}));
+  EXPECT_EQ(sorted(lc_.texts()),
+            sorted({"Привет, ИВАН! registration_form", "Привет, МАРИЯ! registration_form"}));
   EXPECT_EQ(outcomes(task), (std::vector<std::string>{"sent created", "sent created"}));
 
   // leadconverter_bot: variable[NAME]=VALUE, capitalized, forced.
@@ -178,10 +178,10 @@ TEST_F(DeliveryE2E, TheSeedsImportAndStartOnEveryProviderKind) {
   EXPECT_EQ(bot.integer("/data/sent"), 2);
   std::set<std::string> names;
   for (const auto& d : lc_.deliveries())
-    if (d.fields.count("variable[name]")) {
-      names.insert(d.fields.at("variable[name]"));
+    if (d.fields.count("variable.name")) {
+      names.insert(d.fields.at("variable.name"));
       EXPECT_EQ(d.fields.at("bot_id"), "42");
-      EXPECT_EQ(d.fields.at("variable[page]"), "registration_form");
+      EXPECT_EQ(d.fields.at("variable.page"), "registration_form");
     }
   EXPECT_EQ(names, (std::set<std::string>{"Иван", "Мария"}));
 
@@ -191,11 +191,11 @@ TEST_F(DeliveryE2E, TheSeedsImportAndStartOnEveryProviderKind) {
   EXPECT_EQ(sorted(tg_.texts()), sorted({"Иван, здравствуйте", "Мария, здравствуйте"}));
 
   // webhook: custom_data at the root and per item (the item's wins), signed, keyed.
-  auto hook = run("import_and_start",
-                  import_body(16,
-                              {person("ИВАН", 1, "active", R"(, "custom_data": {"order": 7})"),
-                               person("Мария", 2)},
-                              R"(, "custom_data": {"order": 1})"));
+  auto hook = run(
+      "import_and_start",
+      import_body(
+          16, {person("ИВАН", 1, "active", R"(, "custom_data": {"order": 7})"), person("Мария", 2)},
+          R"(, "custom_data": {"order": 1})"));
   EXPECT_EQ(hook.integer("/data/sent"), 2);
   EXPECT_EQ(sorted(hook_.texts()), sorted({"иван: 7", "мария: 1"}));
   EXPECT_EQ(hook_.distinct(), 2u);
@@ -209,8 +209,8 @@ TEST_F(DeliveryE2E, TheSeedsImportAndStartOnEveryProviderKind) {
 }
 
 TEST_F(DeliveryE2E, StartFindsExistingProfilesAndSkipsTheUnknown) {
-  run("import_and_start", import_body(13, {person("иван", 1), person("мария", 2)},
-                                      R"(, "skip_triggers": true)"));
+  run("import_and_start",
+      import_body(13, {person("иван", 1), person("мария", 2)}, R"(, "skip_triggers": true)"));
   EXPECT_EQ(lc_.delivered(), 0u) << "skip_triggers imports without sending";
   // seeds/001's start_batch example, matching by email.
   std::string task;
@@ -222,8 +222,7 @@ TEST_F(DeliveryE2E, StartFindsExistingProfilesAndSkipsTheUnknown) {
   EXPECT_EQ(r.integer("/data/sent"), 2);
   EXPECT_EQ(r.integer("/data/skipped"), 1);
   EXPECT_EQ(r.array_size("/data/result/result"), 2u);
-  EXPECT_EQ(outcomes(task),
-            (std::vector<std::string>{"sent", "skipped not_found", "sent"}));
+  EXPECT_EQ(outcomes(task), (std::vector<std::string>{"sent", "skipped not_found", "sent"}));
   EXPECT_EQ(sorted(lc_.texts()), sorted({"Привет, МАРИЯ! welcome", "Привет, ИВАН! welcome"}));
 }
 
@@ -241,9 +240,9 @@ TEST_F(DeliveryE2E, SubscriptionRulesAndForced) {
   // Trigger 14 is forced: it reaches the unsubscribed one, never the blocked one.
   auto forced = run("import_and_start", import_body(14, people), &task);
   EXPECT_EQ(forced.integer("/data/sent"), 2);
-  EXPECT_EQ(outcomes(task), (std::vector<std::string>{"sent unchanged", "sent unchanged",
-                                                      "skipped blocked",
-                                                      "skipped no_subscription"}));
+  EXPECT_EQ(outcomes(task),
+            (std::vector<std::string>{"sent unchanged", "sent unchanged", "skipped blocked",
+                                      "skipped no_subscription"}));
   std::set<std::string> forced_flags;
   for (const auto& d : lc_.deliveries())
     if (d.fields.count("forced")) forced_flags.insert(d.fields.at("forced"));
@@ -291,9 +290,9 @@ TEST_F(DeliveryE2E, TimeoutSchedulesThenSendsAndCancelStopsThem) {
   EXPECT_EQ(outcomes(task), (std::vector<std::string>{"sent", "sent"}));
 
   // Cancelled before it is due: never sent.
-  auto cancelled = run("import_and_start",
-                       import_body(13, {person("пётр", 3)}, R"(, "timeout": {"seconds": 3})"),
-                       &task);
+  auto cancelled =
+      run("import_and_start",
+          import_body(13, {person("пётр", 3)}, R"(, "timeout": {"seconds": 3})"), &task);
   EXPECT_EQ(cancelled.integer("/data/scheduled"), 1);
   auto c = cli_->run({"cancel", task});
   EXPECT_EQ(c.code, 0) << c.err;

@@ -68,8 +68,11 @@ target resolve_target(const command_line& cl, const config::environment& env,
   }
   if (cl.prefix) t.prefix = *cl.prefix;
 
-  const bool saves_triggers =
-      cl.command == command_kind::triggers_add || cl.command == command_kind::triggers_update;
+  // Saving a trigger checks its provider, and enqueueing a send job its provider, against the
+  // configured ones.
+  const bool saves_triggers = cl.command == command_kind::triggers_add
+                              || cl.command == command_kind::triggers_update
+                              || cl.command == command_kind::enqueue;
   if (t.redis_url.empty() || t.prefix.empty() || saves_triggers) {
     std::string file;
     if (cl.config_file) {

@@ -336,8 +336,9 @@ class start_run final : public queue::prepared_job {
       queries.push_back(item.query);
       items.push_back(std::move(item));
     }
-    auto found = queries.empty() ? std::vector<std::optional<profiles::stored_profile>>{}
-                                 : co_await store.find_all(std::move(queries));
+    // (Not a conditional expression around co_await: GCC 12 destroys its temporary twice.)
+    std::vector<std::optional<profiles::stored_profile>> found;
+    if (!queries.empty()) found = co_await store.find_all(std::move(queries));
     std::vector<profiles::imported_profile> profiles;
     for (std::size_t n = 0; n < items.size(); ++n) {
       item_outcome o;
@@ -421,6 +422,9 @@ send_body parse_send_body(std::string_view text, const trigger_job_settings& s) 
   }
   if (b.provider.empty()) bad("provider", "required: the provider to send through");
   if (!has_messages) bad("messages", "required: the messages to send");
+  // Read where no provider is configured (a herald CLI without heraldd's configuration): the
+  // worker checks the provider and the messages.
+  if (s.providers.empty()) return b;
   auto it = s.providers.find(b.provider);
   if (it == s.providers.end()) bad("provider", "no provider \"" + b.provider + "\" is configured");
   auto kind = delivery::parse_provider_kind(it->second);
@@ -458,7 +462,10 @@ class send_run final : public queue::prepared_job {
       }
     }
     if (!sends.empty()) {
-      auto delivered = co_await ctx.delivery->deliver(body_.provider, std::move(sends));
+      // A named argument, not the default one: GCC 12 destroys a coroutine's defaulted
+      // by-value argument twice.
+      const delivery::delivery_options options;
+      auto delivered = co_await ctx.delivery->deliver(body_.provider, std::move(sends), options);
       for (std::size_t n = 0; n < indexes.size(); ++n) {
         const auto& d = delivered.at(n);
         item_outcome o;
