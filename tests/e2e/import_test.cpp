@@ -118,6 +118,19 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
+// The seeds' triggers of account acme: 13 on email (the email example's subscriptions), 455 on
+// sms.
+std::filesystem::path seed_triggers(const temp_dir& dir) {
+  const auto d = dir / "triggers";
+  std::filesystem::create_directories(d);
+  std::ofstream(d / "seeds.json") << R"([
+    {"account": "acme", "id": 13, "name": "welcome", "channel": "email", "provider": "box",
+     "resource_id": 1, "message": {"subject": "Hi", "text": "{lead._fname}: {apicontent.page}"}},
+    {"account": "acme", "id": 455, "name": "sms", "channel": "sms", "provider": "box",
+     "resource_id": 1, "message": {"text": "{lead._fname | capitalize}"}}])";
+  return d;
+}
+
 // What a task ended as: its status and the profile ids of result.result, and each item's outcome.
 struct task_end {
   std::string status;
@@ -131,8 +144,12 @@ class ImportE2E : public ::testing::Test {
       : dir_("herald-import-e2e"),
         heraldd_({.redis_url = redis_.url(),
                   // Each item its own chunk; jobs up to 32 MiB, so that the million-field item
-                  // (19 MB) meets the per-profile limits rather than max_job_bytes.
-                  .extra_env = {"HERALD_CHUNK_SIZE=1", "HERALD_MAX_JOB_BYTES=32MiB"},
+                  // (19 MB) meets the per-profile limits rather than max_job_bytes. The seeds'
+                  // triggers 13 and 455 deliver to a sandbox.
+                  .extra_env = {"HERALD_CHUNK_SIZE=1", "HERALD_MAX_JOB_BYTES=32MiB",
+                                "HERALD_PROVIDER_BOX_KIND=sandbox",
+                                "HERALD_PROVIDER_BOX_PATH=" + (dir_ / "box.jsonl").string(),
+                                "HERALD_TRIGGERS_DIR=" + seed_triggers(dir_).string()},
                   .extra_args = {},
                   .wait_until_listening = true}) {}
   ~ImportE2E() override { EXPECT_EQ(heraldd_.terminate(), 0) << heraldd_.log(); }
@@ -201,7 +218,9 @@ TEST_F(ImportE2E, TheSeedsEmailExampleCreatesTwoProfilesThenFindsThemAgain) {
   ASSERT_EQ(first.status, "completed") << heraldd_.log();
   ASSERT_EQ(first.ids.size(), 2u);
   ASSERT_EQ(first.codes, (std::vector<std::string>{"created", "created"}));
-  EXPECT_EQ(first.outcomes, (std::vector<std::string>{"processed", "processed"}));
+  // Trigger 13 with the seed's timeout of 5 minutes: each message waits, scheduled.
+  EXPECT_EQ(first.outcomes, (std::vector<std::string>{"scheduled", "scheduled"}));
+  EXPECT_EQ(redis_.command({"ZCARD", "herald:{default}:sends"}), "2");
   EXPECT_EQ(first.item_ids, first.ids) << "result.result in item order";
   const auto& john = first.ids[0];
   const auto& tom = first.ids[1];
@@ -242,11 +261,14 @@ TEST_F(ImportE2E, TheSeedsEmailExampleCreatesTwoProfilesThenFindsThemAgain) {
 TEST_F(ImportE2E, TheSeedsCustomFieldExampleCreatesTwoProfilesFoundByTheField) {
   auto end = import(custom_example);
   ASSERT_EQ(end.status, "completed") << heraldd_.log();
-  ASSERT_EQ(end.ids.size(), 2u);
-  EXPECT_EQ(end.codes, (std::vector<std::string>{"created", "created"}));
-  EXPECT_EQ(end.item_ids, end.ids);
-  const auto& number1 = end.ids[0];
-  const auto& number2 = end.ids[1];
+  // Trigger 455 sends on sms, and the items give no subscription: imported, each skipped, and
+  // result.result (the profiles the trigger reached) is empty.
+  EXPECT_TRUE(end.ids.empty());
+  EXPECT_EQ(end.outcomes, (std::vector<std::string>{"skipped", "skipped"}));
+  EXPECT_EQ(end.codes, (std::vector<std::string>{"no_subscription", "no_subscription"}));
+  ASSERT_EQ(end.item_ids.size(), 2u);
+  const auto number1 = end.item_ids[0];
+  const auto number2 = end.item_ids[1];
   EXPECT_NE(number1, number2);
   EXPECT_EQ(index("c:11:New_field_1:0002"), std::set<std::string>{number1});
   EXPECT_EQ(index("c:11:New_field_1:0001"), std::set<std::string>{number2});

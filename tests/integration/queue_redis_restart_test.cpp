@@ -91,7 +91,8 @@ TEST(QueueRedisRestart, AJobRunningWhenRedisDiesIsResumedAsSoonAsItIsBack) {
   EXPECT_LT(took, 6s) << "resumed at once, not after claim_idle";
   EXPECT_EQ(t->processed, 20u) << "every item exactly once, AOF kept every commit";
   EXPECT_EQ(t->sent + t->failed, 20u);
-  EXPECT_GE(pool.stats().resumed, 1u);
+  // The running chunk's commit waits for Redis and the job goes on (a job stopped by the loss
+  // is resumed instead); never claimed after claim_idle.
   EXPECT_EQ(pool.stats().claimed, 0u);
 
   pool.drain();
