@@ -1,0 +1,351 @@
+// delivery::dispatcher against the fake providers on loopback and a real redis-server: each
+// provider kind end to end (the seeds' refusals and Cyrillic variables included), coalescing of
+// concurrent deliveries into batches of 100, retries through injected faults, a provider down
+// for a while behind its circuit breaker, and one rate limit shared by two dispatchers.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "herald/common/gather.hpp"
+#include "herald/delivery/dispatcher.hpp"
+#include "herald/delivery/provider_health.hpp"
+#include "herald/outbound/http_client.hpp"
+#include "herald/redis/client.hpp"
+#include "support/fake_providers.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+#include "support/run_awaitable.hpp"
+
+namespace herald::delivery {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using providers::message;
+using test::run_awaitable;
+
+provider_config lc_config(const test::fake_provider& fake, std::string name = "lc") {
+  provider_config c;
+  c.name = std::move(name);
+  c.kind = provider_kind::leadconverter_messages;
+  c.base_url = fake.base_url();
+  c.token = "TOKEN-1";
+  c.concurrency = 4;
+  c.timeout = 2s;
+  c.linger = 100ms;
+  return c;
+}
+
+message to_subscriber(std::size_t i, std::string text = "") {
+  message m;
+  m.key = "task:" + std::to_string(i);
+  m.item = i;
+  m.subscriber_id = std::to_string(1000 + i);
+  m.text = text.empty() ? "Привет, " + std::to_string(i) : std::move(text);
+  return m;
+}
+
+std::size_t count_sent(const std::vector<delivery_result>& r) {
+  std::size_t n = 0;
+  for (const auto& x : r) n += x.sent();
+  return n;
+}
+
+// One heraldd thread's worth: an event loop, its Redis connection, a dispatcher.
+class delivery_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    redis::client_config cfg;
+    cfg.url = server_.url();
+    redis_ = std::make_unique<redis::client>(io_.get_executor(), cfg);
+    redis_->start();
+  }
+  void TearDown() override {
+    if (dispatcher_) dispatcher_->stop();
+    redis_->stop();
+    io_.restart();
+    io_.run_for(50ms);
+    dispatcher_.reset();
+    io_.restart();
+    io_.run_for(20ms);
+  }
+
+  dispatcher& make(std::vector<provider_config> providers, breaker_policy breaker = {},
+                   dispatcher_settings settings = {}) {
+    settings.state_dir = dir_.path();
+    if (settings.backoff_initial == 200ms) settings.backoff_initial = 20ms;
+    settings.backoff_max = std::min(settings.backoff_max, std::chrono::milliseconds(2000));
+    health_ = std::make_shared<provider_health>(breaker);
+    dispatcher_ = std::make_unique<dispatcher>(io_.get_executor(), *redis_, "herald",
+                                               std::move(providers), health_, settings);
+    return *dispatcher_;
+  }
+
+  std::vector<delivery_result> deliver(std::string name, std::vector<message> m,
+                                       std::chrono::milliseconds timeout = 60s) {
+    return run_awaitable(io_, dispatcher_->deliver(name, std::move(m)), timeout);
+  }
+
+  test::redis_server server_;
+  test::temp_dir dir_{"herald-delivery"};
+  asio::io_context io_;
+  std::unique_ptr<redis::client> redis_;
+  std::shared_ptr<provider_health> health_;
+  std::unique_ptr<dispatcher> dispatcher_;
+};
+
+TEST_F(delivery_test, sandbox_appends_one_json_line_a_message) {
+  provider_config c;
+  c.name = "sandbox";
+  c.kind = provider_kind::sandbox;
+  auto& d = make({c});
+  ASSERT_NE(d.find("sandbox"), nullptr);
+  EXPECT_EQ(d.find("nope"), nullptr);
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 3; ++i) m.push_back(to_subscriber(i, "Текст " + std::to_string(i)));
+  auto r = deliver("sandbox", m);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(count_sent(r), 3u);
+  std::ifstream in(dir_ / "sandbox.sandbox.jsonl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_NE(lines[i].find("\"provider\":\"sandbox\""), std::string::npos) << lines[i];
+    EXPECT_NE(lines[i].find("\"key\":\"task:" + std::to_string(i) + "\""), std::string::npos)
+        << lines[i];
+    EXPECT_NE(lines[i].find("\"text\":\"Текст " + std::to_string(i) + "\""), std::string::npos)
+        << lines[i];
+  }
+  EXPECT_EQ(health_->status("sandbox", circuit_breaker::clock::now())->sent, 3u);
+}
+
+TEST_F(delivery_test, leadconverter_messages_end_to_end_with_the_seed_refusals) {
+  test::fake_leadconverter lc("TOKEN-1");
+  auto cfg = lc_config(lc);
+  cfg.linger = 20ms;
+  make({cfg});
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 5; ++i) m.push_back(to_subscriber(i));
+  m[2].subscriber_id = "not-a-number";
+  m[3].text.clear();
+  m[3].file_uuid = "db0227be-c7c7-484e-8fa4-de9bcfd4723f";
+  auto r = deliver("lc", m);
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_TRUE(r[0].sent());
+  EXPECT_TRUE(r[1].sent());
+  EXPECT_FALSE(r[2].sent());
+  EXPECT_EQ(r[2].code, "invalid_subscriber_id");
+  EXPECT_EQ(r[2].attempts, 0u) << "refused without a call";
+  EXPECT_TRUE(r[3].sent());
+  EXPECT_TRUE(r[4].sent());
+  EXPECT_EQ(lc.calls(), 1u) << "the four valid messages went in one batch";
+  auto got = lc.deliveries();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].key, "1000");
+  EXPECT_EQ(got[0].text, "Привет, 0");
+  EXPECT_EQ(got[2].fields["file_uuid"], "db0227be-c7c7-484e-8fa4-de9bcfd4723f");
+
+  // A wrong token: refused (401), not retried, and the token appears nowhere in the result.
+  auto wrong = lc_config(lc, "lc2");
+  wrong.token = "WRONG-TOKEN";
+  dispatcher_->stop();
+  make({wrong});
+  auto refused = deliver("lc2", {to_subscriber(9)});
+  ASSERT_FALSE(refused[0].sent());
+  EXPECT_EQ(refused[0].code, "invalid_token");
+  EXPECT_EQ(refused[0].attempts, 1u);
+  EXPECT_EQ(refused[0].message.find("WRONG-TOKEN"), std::string::npos) << refused[0].message;
+}
+
+TEST_F(delivery_test, the_fake_leadconverter_refuses_what_the_seed_refuses) {
+  test::fake_leadconverter lc("TOKEN-1");
+  outbound::http_client http(io_.get_executor(), {});
+  auto post = [&](std::string path, std::string body) {
+    outbound::http_request r;
+    r.method = "POST";
+    r.url = lc.base_url() + path;
+    r.headers.push_back({"Content-Type", "application/json"});
+    r.body = std::move(body);
+    return run_awaitable(io_, http.request(std::move(r)));
+  };
+  std::string batch = R"({"batch":[)";
+  for (int i = 0; i < 101; ++i)
+    batch += (i ? "," : "") + std::string(R"({"subscriber_id":1,"text":"x"})");
+  batch += "]}";
+  auto big = post("/api/v1/TOKEN-1/broadcasting.sendMessageBatch", batch);
+  EXPECT_EQ(big.status, 400);
+  EXPECT_NE(big.body.find("batch_too_large"), std::string::npos);
+  auto no_id = post("/api/v1/TOKEN-1/broadcasting.sendMessageBatch", R"({"batch":[{"text":"x"}]})");
+  EXPECT_EQ(no_id.status, 400);
+  auto token = post("/api/v1/OTHER/broadcasting.sendMessageBatch",
+                    R"({"batch":[{"subscriber_id":1,"text":"x"}]})");
+  EXPECT_EQ(token.status, 401);
+  // bot.startWithVariables takes its parameters from the query string too.
+  auto query = post(
+      "/api/v1/TOKEN-1/bot.startWithVariables?subscriber_id=5&bot_id=7&"
+      "variable%5Bname%5D=%D0%AE%D0%BB%D1%8F&forced=true",
+      "");
+  EXPECT_EQ(query.status, 200) << query.body;
+  EXPECT_EQ(lc.deliveries().back().fields["variable.name"], "Юля");
+  EXPECT_EQ(lc.refused(), 3u);
+  http.stop();
+  io_.restart();
+  io_.run_for(20ms);
+}
+
+TEST_F(delivery_test, leadconverter_bot_sets_cyrillic_variables) {
+  test::fake_leadconverter lc("TOKEN-1");
+  provider_config c = lc_config(lc, "bot");
+  c.kind = provider_kind::leadconverter_bot;
+  make({c});
+  message a;
+  a.key = "t:0";
+  a.subscriber_id = "7365";
+  a.bot_id = "12";
+  a.variables = {{"name", "ИВАН"}, {"city", "Санкт-Петербург & область"}};
+  a.forced = true;
+  message b;
+  b.key = "t:1";
+  b.item = 1;
+  b.user_id = "tg-55";
+  b.channel_id = "ch-1";
+  b.bot_id = "12";
+  b.variables = {{"name", "Юля"}};
+  auto r = deliver("bot", {a, b});
+  EXPECT_EQ(count_sent(r), 2u);
+  auto got = lc.deliveries();
+  ASSERT_EQ(got.size(), 2u);
+  std::map<std::string, test::fake_delivery> by_key;
+  for (auto& g : got) by_key[g.key] = g;
+  EXPECT_EQ(by_key["7365"].fields["variable.name"], "ИВАН");
+  EXPECT_EQ(by_key["7365"].fields["variable.city"], "Санкт-Петербург & область");
+  EXPECT_EQ(by_key["7365"].fields["forced"], "true");
+  EXPECT_EQ(by_key["7365"].fields["bot_id"], "12");
+  EXPECT_EQ(by_key["tg-55@ch-1"].fields["variable.name"], "Юля");
+  EXPECT_EQ(by_key["tg-55@ch-1"].fields["forced"], "false");
+}
+
+TEST_F(delivery_test, chatbot_telegram_with_its_refusals) {
+  test::fake_chatbot bot("12345", "pa55");
+  provider_config c;
+  c.name = "tg";
+  c.kind = provider_kind::chatbot_telegram;
+  c.base_url = bot.base_url();
+  c.user = "12345";
+  c.password = "pa55";
+  c.concurrency = 2;
+  provider_config wrong = c;
+  wrong.name = "tg_wrong";
+  wrong.password = "nope";
+  make({c, wrong});
+  message a;
+  a.key = "t:0";
+  a.subscriber_id = "sub-1";
+  a.text = "Здравствуйте, Иван";
+  a.buttons = {{"Открыть", "https://example.com"}};
+  message b;
+  b.key = "t:1";
+  b.bot_id = "bot-9";
+  b.number = "79001234567";
+  b.text = "Второе";
+  auto r = deliver("tg", {a, b});
+  EXPECT_EQ(count_sent(r), 2u);
+  std::map<std::string, test::fake_delivery> by_key;
+  for (auto& g : bot.deliveries()) by_key[g.key] = g;
+  EXPECT_EQ(by_key["sub-1"].text, "Здравствуйте, Иван");
+  EXPECT_EQ(by_key["sub-1"].fields["button0.text"], "Открыть");
+  EXPECT_EQ(by_key["bot-9:79001234567"].text, "Второе");
+
+  auto refused = deliver("tg_wrong", {a});
+  ASSERT_FALSE(refused[0].sent());
+  EXPECT_EQ(refused[0].code, "unauthorized");
+  EXPECT_EQ(refused[0].attempts, 1u) << "a 401 is not retried";
+
+  // The fake itself refuses subscriberId together with botId.
+  outbound::http_client http(io_.get_executor(), {});
+  outbound::http_request both;
+  both.method = "POST";
+  both.url = bot.base_url() + "/v1/telegram/bot/sendMessage/";
+  both.body =
+      R"({"subscriberId":"s","botId":"b","number":"1","text":"x","auth":{"user":"12345","pass":"pa55"}})";
+  auto resp = run_awaitable(io_, http.request(both));
+  EXPECT_EQ(resp.status, 400);
+  http.stop();
+}
+
+TEST_F(delivery_test, webhook_is_signed_and_keyed) {
+  test::fake_webhook hook("hmac-secret");
+  provider_config c;
+  c.name = "hook";
+  c.kind = provider_kind::webhook;
+  c.base_url = hook.base_url() + "/hooks/herald";
+  c.secret = "hmac-secret";
+  provider_config wrong = c;
+  wrong.name = "hook_wrong";
+  wrong.secret = "other";
+  make({c, wrong});
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 10; ++i) {
+    auto x = to_subscriber(i);
+    x.email = "user" + std::to_string(i) + "@example.com";
+    m.push_back(x);
+  }
+  auto r = deliver("hook", m);
+  EXPECT_EQ(count_sent(r), 10u);
+  EXPECT_EQ(hook.distinct(), 10u);
+  EXPECT_EQ(hook.deliveries()[0].fields["email"].empty(), false);
+  auto refused = deliver("hook_wrong", {m[0]});
+  EXPECT_FALSE(refused[0].sent());
+  EXPECT_EQ(refused[0].code, "bad_signature");
+}
+
+TEST_F(delivery_test, concurrent_deliveries_coalesce_into_batches_of_100) {
+  test::fake_leadconverter lc("TOKEN-1");
+  lc.reject("1077", "subscriber_blocked");
+  auto cfg = lc_config(lc);
+  cfg.linger = 200ms;
+  auto& d = make({cfg});
+  std::vector<message> a, b, c;
+  std::size_t i = 0;
+  for (; i < 30; ++i) a.push_back(to_subscriber(i));
+  for (; i < 100; ++i) b.push_back(to_subscriber(i));
+  for (; i < 350; ++i) c.push_back(to_subscriber(i));
+  std::vector<asio::awaitable<std::vector<delivery_result>>> calls;
+  calls.push_back(d.deliver("lc", a));
+  calls.push_back(d.deliver("lc", b));
+  calls.push_back(d.deliver("lc", c));
+  auto results = run_awaitable(io_, gather(std::move(calls)));
+  ASSERT_EQ(results.size(), 3u);
+  std::size_t sent = 0, failed = 0;
+  for (auto& g : results) {
+    ASSERT_TRUE(g.value);
+    for (auto& x : *g.value) {
+      sent += x.sent();
+      if (!x.sent()) {
+        ++failed;
+        EXPECT_EQ(x.code, "subscriber_blocked");
+      }
+    }
+  }
+  EXPECT_EQ(sent, 349u);
+  EXPECT_EQ(failed, 1u) << "the rejected item fails alone";
+  EXPECT_FALSE((*results[1].value)[77 - 30].sent()) << "item 77 is subscriber 1077";
+  const auto st = d.stats("lc");
+  std::printf("coalescing: %llu calls for 350 messages, %llu full\n",
+              static_cast<unsigned long long>(st.calls),
+              static_cast<unsigned long long>(st.full_calls));
+  EXPECT_EQ(st.messages, 350u);
+  EXPECT_EQ(st.calls, 4u) << "three full batches and the last 50 after linger";
+  EXPECT_GE(st.full_calls, 3u);
+  EXPECT_EQ(lc.distinct(), 349u);
+}
+
+}  // namespace
+}  // namespace herald::delivery
