@@ -347,5 +347,215 @@ TEST_F(delivery_test, concurrent_deliveries_coalesce_into_batches_of_100) {
   EXPECT_EQ(lc.distinct(), 349u);
 }
 
+test::fault_plan noisy() {
+  test::fault_plan f;
+  f.error_500 = 0.20;
+  f.drop = 0.05;
+  f.delay = 0.02;
+  f.delay_by = 700ms;  // past the 300 ms request timeout
+  f.too_many = 0.05;
+  f.retry_after_s = 1;
+  return f;
+}
+
+breaker_policy lenient_breaker() {
+  breaker_policy b;
+  b.consecutive_failures = 10;
+  b.failure_ratio = 1.1;  // a run alone opens it
+  b.cool_down = 50ms;
+  b.max_cool_down = 200ms;
+  return b;
+}
+
+TEST_F(delivery_test, through_faults_every_webhook_message_is_delivered_once) {
+  test::fake_webhook hook("k");
+  hook.set_faults(noisy());
+  provider_config c;
+  c.name = "hook";
+  c.kind = provider_kind::webhook;
+  c.base_url = hook.base_url() + "/in";
+  c.secret = "k";
+  c.concurrency = 16;
+  c.timeout = 300ms;
+  c.connect_timeout = 300ms;
+  c.max_attempts = 15;
+  auto& d = make({c}, lenient_breaker());
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 400; ++i) m.push_back(to_subscriber(i));
+  const auto started = std::chrono::steady_clock::now();
+  auto r = deliver("hook", m, 120s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  const auto st = d.stats("hook");
+  std::printf(
+      "faults (webhook): 400 messages in %lld ms, %llu calls, %llu faults injected, %llu retries, "
+      "%llu duplicates answered, longest call %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
+      static_cast<unsigned long long>(hook.calls()), static_cast<unsigned long long>(hook.faults()),
+      static_cast<unsigned long long>(st.retries),
+      static_cast<unsigned long long>(hook.duplicates()),
+      static_cast<long long>(st.longest_call.count() / 1000));
+  EXPECT_EQ(count_sent(r), 400u);
+  for (const auto& x : r) EXPECT_TRUE(x.sent()) << x.code << ": " << x.message;
+  EXPECT_EQ(hook.distinct(), 400u);
+  EXPECT_EQ(hook.delivered(), 400u) << "the webhook dedupes by Idempotency-Key";
+  EXPECT_EQ(hook.early_retries(), 0u) << "no retry before its Retry-After";
+  EXPECT_GT(hook.faults(), 60u) << "the faults were injected";
+  EXPECT_LE(st.longest_call, std::chrono::microseconds(400ms)) << "no request outlived its timeout";
+}
+
+TEST_F(delivery_test, through_faults_every_batch_item_is_delivered) {
+  test::fake_leadconverter lc("TOKEN-1");
+  lc.set_faults(noisy());
+  auto c = lc_config(lc);
+  c.timeout = 300ms;
+  c.connect_timeout = 300ms;
+  c.max_attempts = 15;
+  c.linger = 20ms;
+  auto& d = make({c}, lenient_breaker());
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 3000; ++i) m.push_back(to_subscriber(i));
+  auto r = deliver("lc", m, 120s);
+  const auto st = d.stats("lc");
+  std::printf(
+      "faults (batches): 3000 messages, %llu calls (%llu full), %llu faults, %llu retries, "
+      "%zu deliveries at the fake, %llu repeated\n",
+      static_cast<unsigned long long>(lc.calls()), static_cast<unsigned long long>(st.full_calls),
+      static_cast<unsigned long long>(lc.faults()), static_cast<unsigned long long>(st.retries),
+      lc.delivered(), static_cast<unsigned long long>(lc.duplicates()));
+  EXPECT_EQ(count_sent(r), 3000u);
+  EXPECT_EQ(lc.distinct(), 3000u);
+  EXPECT_EQ(lc.early_retries(), 0u);
+  EXPECT_LE(st.longest_call, std::chrono::microseconds(400ms));
+  // Repeats come only from answers delayed past the timeout (the fake took the batch).
+  EXPECT_LE(lc.duplicates(), 100u * 5);
+}
+
+TEST_F(delivery_test, a_provider_down_for_a_while_opens_the_circuit_and_nothing_fails) {
+  test::fake_chatbot bot("u", "p");
+  bot.set_down(true);
+  provider_config c;
+  c.name = "tg";
+  c.kind = provider_kind::chatbot_telegram;
+  c.base_url = bot.base_url();
+  c.user = "u";
+  c.password = "p";
+  c.concurrency = 8;
+  c.timeout = 1s;
+  c.max_attempts = 3;  // few: without the breaker's pause they would run out
+  breaker_policy b;
+  b.consecutive_failures = 3;
+  b.failure_ratio = 1.1;
+  b.cool_down = 200ms;
+  b.max_cool_down = 800ms;
+  auto& d = make({c}, b);
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 200; ++i) {
+    message x;
+    x.key = "t:" + std::to_string(i);
+    x.subscriber_id = "s" + std::to_string(i);
+    x.text = "Сообщение " + std::to_string(i);
+    m.push_back(x);
+  }
+  const auto outage = 3s;
+  std::thread comes_back([&] {
+    std::this_thread::sleep_for(outage);  // the outage itself, not a synchronisation
+    bot.set_down(false);
+  });
+  auto r = deliver("tg", m, 60s);
+  comes_back.join();
+  const auto status = health_->status("tg", circuit_breaker::clock::now());
+  std::printf(
+      "outage of 3 s: %llu calls while down (probes %llu, opened %llu times), %llu calls "
+      "in all for 200 messages\n",
+      static_cast<unsigned long long>(bot.calls_while_down()),
+      static_cast<unsigned long long>(status->probes),
+      static_cast<unsigned long long>(status->times_opened),
+      static_cast<unsigned long long>(bot.calls()));
+  for (const auto& x : r) EXPECT_TRUE(x.sent()) << x.code << ": " << x.message;
+  EXPECT_EQ(bot.distinct(), 200u);
+  EXPECT_GE(status->times_opened, 1u);
+  EXPECT_EQ(status->state, circuit_breaker::state::closed);
+  EXPECT_FALSE(status->recent_errors.empty());
+  // 8 in flight when it went down, then about one probe a cool-down (200, 400, 800, 800... ms).
+  EXPECT_LE(bot.calls_while_down(), 25u);
+  (void)d;
+}
+
+// One heraldd's thread: its own event loop, Redis connection and dispatcher.
+struct instance {
+  std::string redis_url;
+  provider_config provider;
+  std::string prefix;
+  std::size_t messages;
+  std::size_t sent = 0;
+  std::string error;
+
+  void run() {
+    asio::io_context io;
+    redis::client_config cfg;
+    cfg.url = redis_url;
+    redis::client redis(io.get_executor(), cfg);
+    redis.start();
+    {
+      dispatcher d(io.get_executor(), redis, "herald", {provider},
+                   std::make_shared<provider_health>());
+      std::vector<message> m;
+      for (std::size_t i = 0; i < messages; ++i) {
+        message x = to_subscriber(i);
+        x.key = prefix + ":" + std::to_string(i);
+        m.push_back(x);
+      }
+      try {
+        sent = count_sent(run_awaitable(io, d.deliver(provider.name, m), 60s));
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      d.stop();
+      redis.stop();
+      io.restart();
+      io.run_for(50ms);
+    }
+    io.restart();
+    io.run_for(20ms);
+  }
+};
+
+TEST_F(delivery_test, two_dispatchers_share_one_rate_limit) {
+  test::fake_webhook hook("k");
+  provider_config c;
+  c.name = "hook";
+  c.kind = provider_kind::webhook;
+  c.base_url = hook.base_url() + "/in";
+  c.secret = "k";
+  c.concurrency = 16;
+  c.rate_per_s = 200;
+  c.burst = 20;
+  instance a{server_.url(), c, "a", 650};
+  instance b{server_.url(), c, "b", 650};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread ta([&] { a.run(); });
+  std::thread tb([&] { b.run(); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.error, "");
+  EXPECT_EQ(b.error, "");
+  EXPECT_EQ(a.sent + b.sent, 1300u);
+  std::size_t in_window = 0, from_a = 0;
+  for (const auto& d : hook.deliveries()) {
+    if (d.at < t0 + 5s) {
+      ++in_window;
+      from_a += d.key.rfind("a:", 0) == 0;
+    }
+  }
+  std::printf(
+      "rate limit: %zu deliveries in the first 5 s at 200/s (burst 20) from two "
+      "dispatchers, %zu of them from the first\n",
+      in_window, from_a);
+  EXPECT_GE(in_window, 900u);
+  EXPECT_LE(in_window, 1100u);
+  EXPECT_GT(from_a, 200u) << "both got a share";
+  EXPECT_LT(from_a, 800u) << "both got a share";
+}
+
 }  // namespace
 }  // namespace herald::delivery
