@@ -18,6 +18,7 @@
 #include "herald/outbound/http_client.hpp"
 #include "herald/redis/client.hpp"
 #include "support/fake_providers.hpp"
+#include "support/herald_cli.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_awaitable.hpp"
@@ -555,6 +556,69 @@ TEST_F(delivery_test, two_dispatchers_share_one_rate_limit) {
   EXPECT_LE(in_window, 1100u);
   EXPECT_GT(from_a, 200u) << "both got a share";
   EXPECT_LT(from_a, 800u) << "both got a share";
+}
+
+TEST_F(delivery_test, provider_health_is_published_for_herald_providers) {
+  test::fake_chatbot bot("u", "p");
+  bot.set_down(true);
+  provider_config sandbox;
+  sandbox.name = "sandbox";
+  sandbox.kind = provider_kind::sandbox;
+  provider_config tg;
+  tg.name = "tg";
+  tg.kind = provider_kind::chatbot_telegram;
+  tg.base_url = bot.base_url();
+  tg.user = "u";
+  tg.password = "SECRET-PASS";
+  tg.rate_per_s = 30;
+  tg.burst = 30;
+  tg.concurrency = 1;
+  breaker_policy b;
+  b.consecutive_failures = 1;
+  b.cool_down = 10s;
+  make({sandbox, tg}, b);
+  EXPECT_EQ(count_sent(deliver("sandbox", {to_subscriber(1), to_subscriber(2)})), 2u);
+  // One failure opens tg's breaker; the message then waits (its deliver() does not complete).
+  message m;
+  m.key = "t:0";
+  m.subscriber_id = "s";
+  m.text = "x";
+  asio::co_spawn(io_, dispatcher_->deliver("tg", {m}), [](std::exception_ptr, auto) {});
+  health_publisher publisher(io_.get_executor(), *redis_, "herald", "host-1", health_, 100ms);
+  publisher.start();
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (bot.calls() == 0 && std::chrono::steady_clock::now() < until) io_.run_for(20ms);
+  io_.restart();
+  io_.run_for(300ms);
+  ASSERT_EQ(health_->state("tg", circuit_breaker::clock::now()), circuit_breaker::state::open);
+
+  const auto fields = server_.command({"HKEYS", health_key("herald")});
+  EXPECT_NE(fields.find("sandbox@host-1"), std::string::npos) << fields;
+  EXPECT_NE(fields.find("tg@host-1"), std::string::npos) << fields;
+
+  test::temp_dir dir("herald-providers-cli");
+  test::herald_cli cli(dir, {"HERALD_REDIS_URL=" + server_.url(), "HERALD_CONFIG=/dev/null"});
+  auto table = cli.run({"providers"});
+  EXPECT_EQ(table.code, 0) << table.err;
+  std::printf("%s", table.out.c_str());
+  EXPECT_TRUE(test::contains(table.out, "sandbox")) << table.out;
+  EXPECT_TRUE(test::contains(table.out, "chatbot_telegram")) << table.out;
+  EXPECT_TRUE(test::contains(table.out, "open")) << table.out;
+  EXPECT_TRUE(test::contains(table.out, "host-1")) << table.out;
+  EXPECT_TRUE(test::contains(table.out, "recent errors of tg")) << table.out;
+  EXPECT_FALSE(test::contains(table.out, "SECRET-PASS")) << table.out;
+  auto json = cli.run({"providers", "--json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_TRUE(test::contains(json.out, R"("name":"tg")")) << json.out;
+  EXPECT_TRUE(test::contains(json.out, R"("state":"open")")) << json.out;
+  EXPECT_TRUE(test::contains(json.out, R"("sent":2)")) << json.out;
+
+  // An entry not refreshed for over 10 s is not listed.
+  publisher.stop();
+  const std::string stale = status_json(provider_status{.name = "gone"}, "old-host", 1000);
+  server_.command({"HSET", health_key("herald"), "gone@old-host", stale});
+  auto again = cli.run({"providers"});
+  EXPECT_FALSE(test::contains(again.out, "old-host")) << again.out;
 }
 
 }  // namespace
