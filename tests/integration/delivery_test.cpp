@@ -621,5 +621,97 @@ TEST_F(delivery_test, provider_health_is_published_for_herald_providers) {
   EXPECT_FALSE(test::contains(again.out, "old-host")) << again.out;
 }
 
+TEST_F(delivery_test, a_trigger_limit_below_the_provider_paces_its_messages) {
+  test::fake_webhook hook("k");
+  provider_config c;
+  c.name = "hook";
+  c.kind = provider_kind::webhook;
+  c.base_url = hook.base_url() + "/in";
+  c.secret = "k";
+  make({c});
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 25; ++i) m.push_back(to_subscriber(i));
+  delivery_options own;
+  own.rate_per_s = 10;  // burst 10: 10 at once, then 15 at 10/s
+  own.rate_key = "herald:{trigger.t1}:rate";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = run_awaitable(io_, dispatcher_->deliver("hook", m, own));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(count_sent(r), 25u);
+  EXPECT_GE(took, 1300ms);
+  EXPECT_LE(took, 3s);
+}
+
+TEST_F(delivery_test, messages_wait_while_redis_cannot_be_asked_for_the_rate_limit) {
+  test::fake_webhook hook("k");
+  provider_config c;
+  c.name = "hook";
+  c.kind = provider_kind::webhook;
+  c.base_url = hook.base_url() + "/in";
+  c.secret = "k";
+  c.rate_per_s = 1000;
+  c.burst = 100;
+  dispatcher_settings s;
+  s.redis_retry = 50ms;
+  make({c}, {}, s);
+  server_.kill9();
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 5; ++i) m.push_back(to_subscriber(i));
+  std::optional<std::vector<delivery_result>> done;
+  asio::co_spawn(io_, dispatcher_->deliver("hook", m),
+                 [&](std::exception_ptr e, std::vector<delivery_result> r) {
+                   if (!e) done = std::move(r);
+                 });
+  io_.run_for(700ms);
+  EXPECT_FALSE(done) << "nothing completes, nothing fails while Redis is away";
+  EXPECT_EQ(hook.calls(), 0u);
+  server_.start();
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!done && std::chrono::steady_clock::now() < until) {
+    io_.restart();
+    io_.run_for(50ms);
+  }
+  ASSERT_TRUE(done);
+  EXPECT_EQ(count_sent(*done), 5u);
+  EXPECT_EQ(hook.distinct(), 5u);
+}
+
+TEST_F(delivery_test, stop_ends_waiting_deliveries_with_delivery_stopped) {
+  test::fake_chatbot bot("u", "p");
+  bot.set_down(true);
+  provider_config c;
+  c.name = "tg";
+  c.kind = provider_kind::chatbot_telegram;
+  c.base_url = bot.base_url();
+  c.user = "u";
+  c.password = "p";
+  breaker_policy b;
+  b.consecutive_failures = 1;
+  b.cool_down = 10s;
+  make({c}, b);
+  message m;
+  m.key = "t:0";
+  m.subscriber_id = "s";
+  m.text = "x";
+  bool stopped = false, finished = false;
+  asio::co_spawn(io_, dispatcher_->deliver("tg", {m}),
+                 [&](std::exception_ptr e, std::vector<delivery_result>) {
+                   finished = true;
+                   try {
+                     if (e) std::rethrow_exception(e);
+                   } catch (const delivery_stopped&) {
+                     stopped = true;
+                   }
+                 });
+  io_.run_for(300ms);
+  EXPECT_FALSE(finished) << "the message waits behind the open breaker";
+  dispatcher_->stop();
+  io_.restart();
+  io_.run_for(100ms);
+  EXPECT_TRUE(finished);
+  EXPECT_TRUE(stopped);
+  EXPECT_THROW(run_awaitable(io_, dispatcher_->deliver("tg", {m})), delivery_stopped);
+}
+
 }  // namespace
 }  // namespace herald::delivery

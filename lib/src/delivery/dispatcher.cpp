@@ -229,7 +229,6 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
   // Waits for `n` messages' slot in the limit at `key`; false when stopped.
   asio::awaitable<bool> reserve(const std::string& key, const gcra& limit, std::uint64_t n,
                                 std::string_view name) {
-    bool warned = false;
     for (;;) {
       if (stopped) co_return false;
       std::optional<shared_rate_answer> answer;
@@ -241,13 +240,16 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
       }
       if (stopped) co_return false;
       if (!answer) {
-        if (!warned)
+        // Once an outage, not once a worker.
+        if (!redis_warned)
           spdlog::warn("provider {}: cannot ask Redis for the rate limit, waiting: {}", name,
                        error);
-        warned = true;
+        redis_warned = true;
         co_await sleep_for(settings.redis_retry);
         continue;
       }
+      if (redis_warned) spdlog::info("provider {}: Redis answers the rate limit again", name);
+      redis_warned = false;
       if (answer->reserved) {
         if (answer->wait > milliseconds(0)) co_await sleep_for(answer->wait);
         co_return !stopped;
@@ -429,6 +431,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
   std::set<asio::steady_timer*> sleeping;
   std::set<std::shared_ptr<call_state>> calls;
   bool stopped = false;
+  bool redis_warned = false;
   std::mt19937_64 rng;
 };
 
