@@ -433,7 +433,6 @@ TEST_F(delivery_test, through_faults_every_batch_item_is_delivered) {
 
 TEST_F(delivery_test, a_provider_down_for_a_while_opens_the_circuit_and_nothing_fails) {
   test::fake_chatbot bot("u", "p");
-  bot.set_down(true);
   provider_config c;
   c.name = "tg";
   c.kind = provider_kind::chatbot_telegram;
@@ -457,13 +456,12 @@ TEST_F(delivery_test, a_provider_down_for_a_while_opens_the_circuit_and_nothing_
     x.text = "Сообщение " + std::to_string(i);
     m.push_back(x);
   }
-  const auto outage = 3s;
-  std::thread comes_back([&] {
-    std::this_thread::sleep_for(outage);  // the outage itself, not a synchronisation
-    bot.set_down(false);
-  });
+  bot.down_for(3s);
+  const auto t0 = std::chrono::steady_clock::now();
   auto r = deliver("tg", m, 60s);
-  comes_back.join();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 3s) << "nothing got through the outage";
+  EXPECT_LE(took, 5s) << "delivered soon after the provider came back";
   const auto status = health_->status("tg", circuit_breaker::clock::now());
   std::printf(
       "outage of 3 s: %llu calls while down (probes %llu, opened %llu times), %llu calls "

@@ -355,9 +355,15 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
       const bool paused =
           d.provider_fault && health->state(name, now) != circuit_breaker::state::closed;
       if (d.failed() && !paused) {
-        spdlog::warn("provider {}: {} message{} failed after {} attempt{}: {}: {} ({})", name, n,
-                     n == 1 ? "" : "s", attempt, attempt == 1 ? "" : "s", d.code, d.message,
-                     l.logged_url());
+        // A refusal of one message (a 4xx) is that item's outcome, recorded on its task; what
+        // says the provider or its configuration is wrong is worth an operator's attention.
+        const int status = reply.call.http_status;
+        const bool notable = d.provider_fault || status == 0 || status == 401 || status == 403
+                             || status == 404 || status == 429;
+        spdlog::log(notable ? spdlog::level::warn : spdlog::level::debug,
+                    "provider {}: {} message{} failed after {} attempt{}: {}: {} ({})", name, n,
+                    n == 1 ? "" : "s", attempt, attempt == 1 ? "" : "s", d.code, d.message,
+                    l.logged_url());
         for (auto& q : active) failed(l, q, d.code, d.message);
         co_return;
       }
