@@ -348,6 +348,23 @@ TEST_F(delivery_test, concurrent_deliveries_coalesce_into_batches_of_100) {
   EXPECT_EQ(lc.distinct(), 349u);
 }
 
+TEST_F(delivery_test, an_item_the_batch_reply_marks_retryable_goes_again_alone) {
+  test::fake_leadconverter lc("TOKEN-1");
+  lc.reject_retryable("1003", 2);
+  auto cfg = lc_config(lc);
+  cfg.linger = 10ms;
+  make({cfg});
+  std::vector<message> m;
+  for (std::size_t i = 0; i < 10; ++i) m.push_back(to_subscriber(i));
+  auto r = deliver("lc", m);
+  EXPECT_EQ(count_sent(r), 10u);
+  EXPECT_EQ(r[3].attempts, 3u) << "twice refused as retryable, then sent";
+  EXPECT_EQ(r[4].attempts, 1u);
+  EXPECT_EQ(lc.count_of("1003"), 1u);
+  EXPECT_EQ(lc.calls(), 3u);
+  EXPECT_EQ(lc.call_sizes(), (std::vector<std::size_t>{9, 0, 1}));
+}
+
 test::fault_plan noisy() {
   test::fault_plan f;
   f.error_500 = 0.20;

@@ -256,6 +256,11 @@ void fake_leadconverter::reject(std::string subscriber_id, std::string code) {
   rejected_[std::move(subscriber_id)] = std::move(code);
 }
 
+void fake_leadconverter::reject_retryable(std::string subscriber_id, unsigned times) {
+  std::lock_guard lock(reject_mutex_);
+  retryable_[std::move(subscriber_id)] = times;
+}
+
 fake_provider::parsed fake_leadconverter::parse(const received_request& r) {
   const std::string path = path_of(r.target);
   const std::string prefix = "/api/v1/" + token_ + "/";
@@ -312,12 +317,22 @@ fake_provider::parsed fake_leadconverter::batch(const received_request& r) {
     if (!has_text && !has_file)
       return bad("invalid_request", "batch[" + std::to_string(index) + "] needs text or file_uuid");
     std::optional<std::string> rejected;
+    bool retryable = false;
     {
       std::lock_guard lock(reject_mutex_);
       auto it = rejected_.find(sid);
       if (it != rejected_.end()) rejected = it->second;
+      auto r = retryable_.find(sid);
+      if (!rejected && r != retryable_.end() && r->second > 0) {
+        --r->second;
+        retryable = true;
+      }
     }
-    if (rejected) {
+    if (retryable) {
+      if (!errors.empty()) errors += ',';
+      errors += R"({"index":)" + std::to_string(index)
+                + R"(,"code":"busy","message":"try later","retryable":true})";
+    } else if (rejected) {
       if (!errors.empty()) errors += ',';
       errors += R"({"index":)" + std::to_string(index) + R"(,"code":")" + *rejected
                 + R"(","message":"the subscriber cannot be written to"})";

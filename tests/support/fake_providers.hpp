@@ -120,6 +120,8 @@ class fake_leadconverter : public fake_provider {
  public:
   explicit fake_leadconverter(std::string token, unsigned threads = 2);
   void reject(std::string subscriber_id, std::string code = "subscriber_blocked");
+  // The subscriber's item fails alone, marked retryable, in its next `times` batches.
+  void reject_retryable(std::string subscriber_id, unsigned times);
 
  protected:
   parsed parse(const received_request& r) override;
@@ -130,6 +132,7 @@ class fake_leadconverter : public fake_provider {
   std::string token_;
   std::mutex reject_mutex_;
   std::map<std::string, std::string> rejected_;
+  std::map<std::string, unsigned> retryable_;
 };
 
 // The chat-bot API (seed 003): POST /v1/telegram/bot/sendMessage/ JSON. A wrong auth: 401;
