@@ -478,7 +478,7 @@ TEST_F(delivery_test, a_provider_down_for_a_while_opens_the_circuit_and_nothing_
   auto r = deliver("tg", m, 60s);
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(took, 3s) << "nothing got through the outage";
-  EXPECT_LE(took, 5s) << "delivered soon after the provider came back";
+  EXPECT_LE(took, 6s) << "delivered soon after the provider came back";
   const auto status = health_->status("tg", circuit_breaker::clock::now());
   std::printf(
       "outage of 3 s: %llu calls while down (probes %llu, opened %llu times), %llu calls "
