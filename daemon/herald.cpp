@@ -21,6 +21,7 @@
 #include "herald/cli/output.hpp"
 #include "herald/cli/target.hpp"
 #include "herald/config/daemon_config.hpp"
+#include "herald/delivery/provider_health.hpp"
 #include "herald/profiles/import_handler.hpp"
 #include "herald/profiles/store.hpp"
 #include "herald/queue/handler.hpp"
@@ -38,6 +39,7 @@ namespace {
 
 namespace asio = boost::asio;
 namespace cli = herald::cli;
+namespace delivery = herald::delivery;
 namespace queue = herald::queue;
 namespace redis = herald::redis;
 using namespace std::chrono_literals;
@@ -162,6 +164,8 @@ class session {
         co_return co_await cancel();
       case cli::command_kind::queue_stats:
         co_return co_await queue_stats();
+      case cli::command_kind::providers:
+        co_return co_await providers();
       case cli::command_kind::dead_list:
         co_return co_await dead_list();
       case cli::command_kind::dead_retry:
@@ -360,6 +364,19 @@ class session {
     for (const auto& c : checks) list += (list.empty() ? "\"" : ", \"") + json_escape(c) + "\"";
     json.insert(json.rfind('}'), ", \"redis_checks\": [" + list + "]");
     out(json);
+    co_return 0;
+  }
+
+  // What each heraldd published of its providers (delivery::health_publisher).
+  asio::awaitable<int> providers() {
+    auto reply = co_await redis_.exec("HVALS", delivery::health_key(target_.prefix));
+    std::vector<std::string> published;
+    for (const auto& v : reply.as_array()) published.push_back(v.as_string());
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    auto fresh = cli::fresh_providers(published, now_ms);
+    out(cl_.json ? cli::providers_json(fresh) : cli::format_providers(fresh));
     co_return 0;
   }
 

@@ -100,6 +100,18 @@ void fake_provider::set_faults(fault_plan plan) {
 void fake_provider::set_down(bool down) {
   std::lock_guard lock(mutex_);
   down_ = down;
+  down_until_.reset();
+}
+
+void fake_provider::down_for(std::chrono::milliseconds period) {
+  std::lock_guard lock(mutex_);
+  down_ = true;
+  down_until_ = clock::now() + period;
+}
+
+bool fake_provider::is_down() const {
+  std::lock_guard lock(mutex_);
+  return down_ && (!down_until_ || clock::now() < *down_until_);
 }
 
 canned_response fake_provider::json_response(int status, std::string body) {
@@ -115,6 +127,10 @@ canned_response fake_provider::answer(const received_request& r) {
   const auto now = clock::now();
   std::lock_guard lock(mutex_);
   ++calls_;
+  if (down_ && down_until_ && now >= *down_until_) {
+    down_ = false;
+    down_until_.reset();
+  }
   if (down_) {
     ++calls_while_down_;
     return json_response(500, R"({"result":"error","code":"unavailable","message":"down"})");
@@ -189,6 +205,18 @@ std::vector<std::string> fake_provider::texts() const {
   for (const auto& d : deliveries_) out.push_back(d.text);
   return out;
 }
+std::map<std::string, std::string> fake_provider::text_by_key() const {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, std::string> out;
+  for (const auto& d : deliveries_) out[d.key] = d.text;
+  return out;
+}
+std::size_t fake_provider::count_of(std::string_view key) const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& d : deliveries_) n += d.key == key;
+  return n;
+}
 std::uint64_t fake_provider::calls() const {
   std::lock_guard lock(mutex_);
   return calls_;
@@ -226,6 +254,11 @@ fake_leadconverter::fake_leadconverter(std::string token, unsigned threads)
 void fake_leadconverter::reject(std::string subscriber_id, std::string code) {
   std::lock_guard lock(reject_mutex_);
   rejected_[std::move(subscriber_id)] = std::move(code);
+}
+
+void fake_leadconverter::reject_retryable(std::string subscriber_id, unsigned times) {
+  std::lock_guard lock(reject_mutex_);
+  retryable_[std::move(subscriber_id)] = times;
 }
 
 fake_provider::parsed fake_leadconverter::parse(const received_request& r) {
@@ -284,12 +317,22 @@ fake_provider::parsed fake_leadconverter::batch(const received_request& r) {
     if (!has_text && !has_file)
       return bad("invalid_request", "batch[" + std::to_string(index) + "] needs text or file_uuid");
     std::optional<std::string> rejected;
+    bool retryable = false;
     {
       std::lock_guard lock(reject_mutex_);
       auto it = rejected_.find(sid);
       if (it != rejected_.end()) rejected = it->second;
+      auto r = retryable_.find(sid);
+      if (!rejected && r != retryable_.end() && r->second > 0) {
+        --r->second;
+        retryable = true;
+      }
     }
-    if (rejected) {
+    if (retryable) {
+      if (!errors.empty()) errors += ',';
+      errors += R"({"index":)" + std::to_string(index)
+                + R"(,"code":"busy","message":"try later","retryable":true})";
+    } else if (rejected) {
       if (!errors.empty()) errors += ',';
       errors += R"({"index":)" + std::to_string(index) + R"(,"code":")" + *rejected
                 + R"(","message":"the subscriber cannot be written to"})";

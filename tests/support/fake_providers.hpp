@@ -57,12 +57,18 @@ class fake_provider {
   void set_faults(fault_plan plan);
   // Down: every call answered 500 (and counted in calls_while_down) until set_down(false).
   void set_down(bool down);
+  // Down from now for `period`, then answering again by itself.
+  void down_for(std::chrono::milliseconds period);
+  bool is_down() const;
 
   std::vector<fake_delivery> deliveries() const;  // in arrival order, duplicates included
   std::size_t delivered() const;                  // deliveries().size()
   std::size_t distinct() const;                   // distinct keys delivered
   std::vector<std::string> texts() const;         // of deliveries, in arrival order
-  std::uint64_t calls() const;                    // requests answered in any way
+  // The text each key got (the last one, when a key was delivered twice).
+  std::map<std::string, std::string> text_by_key() const;
+  std::size_t count_of(std::string_view key) const;  // deliveries of `key`
+  std::uint64_t calls() const;                       // requests answered in any way
   std::uint64_t calls_while_down() const;
   std::uint64_t refused() const;  // answered 4xx for a bad request (not faults)
   std::uint64_t faults() const;   // answered with an injected fault
@@ -95,6 +101,7 @@ class fake_provider {
   fault_plan plan_;
   std::mt19937_64 rng_{42};
   bool down_ = false;
+  std::optional<std::chrono::steady_clock::time_point> down_until_;
   std::vector<fake_delivery> deliveries_;
   std::set<std::string> keys_;
   std::map<std::string, std::chrono::steady_clock::time_point> not_before_;
@@ -113,6 +120,8 @@ class fake_leadconverter : public fake_provider {
  public:
   explicit fake_leadconverter(std::string token, unsigned threads = 2);
   void reject(std::string subscriber_id, std::string code = "subscriber_blocked");
+  // The subscriber's item fails alone, marked retryable, in its next `times` batches.
+  void reject_retryable(std::string subscriber_id, unsigned times);
 
  protected:
   parsed parse(const received_request& r) override;
@@ -123,6 +132,7 @@ class fake_leadconverter : public fake_provider {
   std::string token_;
   std::mutex reject_mutex_;
   std::map<std::string, std::string> rejected_;
+  std::map<std::string, unsigned> retryable_;
 };
 
 // The chat-bot API (seed 003): POST /v1/telegram/bot/sendMessage/ JSON. A wrong auth: 401;

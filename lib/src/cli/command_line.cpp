@@ -26,6 +26,7 @@ enum scope : unsigned {
   for_dead_retry = 1u << 5,
   for_profiles_get = 1u << 6,
   for_triggers_read = 1u << 7,  // triggers get and list
+  for_providers = 1u << 8,
 };
 
 unsigned scope_of(command_kind kind) {
@@ -47,6 +48,8 @@ unsigned scope_of(command_kind kind) {
     case command_kind::triggers_get:
     case command_kind::triggers_list:
       return for_triggers_read;
+    case command_kind::providers:
+      return for_providers;
     default:
       return 0;
   }
@@ -73,8 +76,8 @@ constexpr std::array<option_spec, 28> options{{
     {"wait", false, for_enqueue},
     {"watch", false, for_enqueue | for_status},
     {"json", false,
-     for_status | for_tasks | for_queue_stats | for_dead_list | for_profiles_get
-         | for_triggers_read},
+     for_status | for_tasks | for_queue_stats | for_dead_list | for_profiles_get | for_triggers_read
+         | for_providers},
     {"limit", true, for_tasks | for_dead_list},
     {"all", false, for_dead_retry},
     {"db", true, for_profiles_get},
@@ -187,6 +190,8 @@ std::string_view command_name(command_kind kind) {
       return "cancel";
     case command_kind::queue_stats:
       return "queue stats";
+    case command_kind::providers:
+      return "providers";
     case command_kind::dead_list:
       return "dead list";
     case command_kind::dead_retry:
@@ -301,13 +306,15 @@ command_line parse_command_line(std::span<const std::string_view> args) {
                  : sub == "get"    ? command_kind::triggers_get
                  : sub == "list"   ? command_kind::triggers_list
                                    : command_kind::triggers_delete;
+  } else if (verb == "providers") {
+    cl.command = command_kind::providers;
   } else if (verb == "help") {
     cl.command = command_kind::help;
     return cl;
   } else {
     usage("`" + std::string(verb)
           + "` is not a command; one of: enqueue, status, tasks, cancel, queue stats, dead list, "
-            "dead retry, dead purge, profiles get, triggers add|update|get|list|delete");
+            "dead retry, dead purge, profiles get, triggers add|update|get|list|delete, providers");
   }
   const std::string name = "`herald " + std::string(command_name(cl.command)) + "`";
 
@@ -464,6 +471,7 @@ Usage:
   herald tasks [--limit N] [--json]
   herald cancel ID
   herald queue stats [--json]
+  herald providers [--json]
   herald dead list [--limit N] [--json]
   herald dead retry ID | --all
   herald dead purge
@@ -494,6 +502,9 @@ Commands:
   cancel ID        Cancel the task; items already processed keep their outcomes. Prints the
                    task's status afterwards.
   queue stats      Stream length, pending, delayed, dead letters and consumers.
+  providers        Each heraldd's messaging providers: kind, circuit state (closed, open,
+                   half_open), rate limit, messages sent and failed, recent errors (as the
+                   heraldd published them within the last 10 s).
   dead list        Dead letters, oldest first (--limit, default 100).
   dead retry       Put a dead letter (or --all of them) back on the queue.
   dead purge       Delete every dead letter.

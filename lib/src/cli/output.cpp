@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <tuple>
 #include <variant>
 
 #include "herald/common/json.hpp"
@@ -206,6 +207,52 @@ std::string queue_stats_json(const queue::queue_stats& s) {
   return "{\"length\": " + std::to_string(s.length) + ", \"pending\": " + std::to_string(s.pending)
          + ", \"delayed\": " + std::to_string(s.delayed) + ", \"dead\": " + std::to_string(s.dead)
          + ", \"consumers\": " + std::to_string(s.consumers) + "}\n";
+}
+
+std::vector<delivery::published_status> fresh_providers(
+    const std::vector<std::string>& published_json, std::int64_t now_ms, std::int64_t max_age_ms) {
+  std::vector<delivery::published_status> out;
+  for (const auto& json : published_json) {
+    auto p = delivery::parse_status_json(json);
+    if (p && now_ms - p->updated_at_ms <= max_age_ms) out.push_back(std::move(*p));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.status.name, a.instance) < std::tie(b.status.name, b.instance);
+  });
+  return out;
+}
+
+std::string format_providers(const std::vector<delivery::published_status>& providers) {
+  if (providers.empty())
+    return "no providers published in the last 10 s (is heraldd running with this Redis and "
+           "prefix?)\n";
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "KIND", "INSTANCE", "STATE", "RATE/S", "SENT", "FAILED", "RETRIES"}};
+  for (const auto& p : providers) {
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%g", p.status.rate_per_s);
+    rows.push_back({p.status.name, std::string(delivery::to_string(p.status.kind)), p.instance,
+                    std::string(delivery::to_string(p.status.state)),
+                    p.status.rate_per_s > 0 ? rate : "-", std::to_string(p.status.sent),
+                    std::to_string(p.status.failed), std::to_string(p.status.retries)});
+  }
+  std::string text = columns(rows);
+  for (const auto& p : providers) {
+    if (p.status.recent_errors.empty()) continue;
+    text += "recent errors of " + p.status.name + " (" + p.instance + "):\n";
+    for (const auto& e : p.status.recent_errors) text += "  " + e + "\n";
+  }
+  return text;
+}
+
+std::string providers_json(const std::vector<delivery::published_status>& providers) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < providers.size(); ++i) {
+    if (i) out += ", ";
+    out += delivery::status_json(providers[i].status, providers[i].instance,
+                                 providers[i].updated_at_ms);
+  }
+  return out + "]\n";
 }
 
 std::string format_dead_letters(const std::vector<queue::dead_letter>& dead) {

@@ -229,7 +229,6 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
   // Waits for `n` messages' slot in the limit at `key`; false when stopped.
   asio::awaitable<bool> reserve(const std::string& key, const gcra& limit, std::uint64_t n,
                                 std::string_view name) {
-    bool warned = false;
     for (;;) {
       if (stopped) co_return false;
       std::optional<shared_rate_answer> answer;
@@ -241,13 +240,16 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
       }
       if (stopped) co_return false;
       if (!answer) {
-        if (!warned)
+        // Once an outage, not once a worker.
+        if (!redis_warned)
           spdlog::warn("provider {}: cannot ask Redis for the rate limit, waiting: {}", name,
                        error);
-        warned = true;
+        redis_warned = true;
         co_await sleep_for(settings.redis_retry);
         continue;
       }
+      if (redis_warned) spdlog::info("provider {}: Redis answers the rate limit again", name);
+      redis_warned = false;
       if (answer->reserved) {
         if (answer->wait > milliseconds(0)) co_await sleep_for(answer->wait);
         co_return !stopped;
@@ -353,9 +355,15 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
       const bool paused =
           d.provider_fault && health->state(name, now) != circuit_breaker::state::closed;
       if (d.failed() && !paused) {
-        spdlog::warn("provider {}: {} message{} failed after {} attempt{}: {}: {} ({})", name, n,
-                     n == 1 ? "" : "s", attempt, attempt == 1 ? "" : "s", d.code, d.message,
-                     l.logged_url());
+        // A refusal of one message (a 4xx) is that item's outcome, recorded on its task; what
+        // says the provider or its configuration is wrong is worth an operator's attention.
+        const int status = reply.call.http_status;
+        const bool notable = d.provider_fault || status == 0 || status == 401 || status == 403
+                             || status == 404 || status == 429;
+        spdlog::log(notable ? spdlog::level::warn : spdlog::level::debug,
+                    "provider {}: {} message{} failed after {} attempt{}: {}: {} ({})", name, n,
+                    n == 1 ? "" : "s", attempt, attempt == 1 ? "" : "s", d.code, d.message,
+                    l.logged_url());
         for (auto& q : active) failed(l, q, d.code, d.message);
         co_return;
       }
@@ -429,6 +437,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
   std::set<asio::steady_timer*> sleeping;
   std::set<std::shared_ptr<call_state>> calls;
   bool stopped = false;
+  bool redis_warned = false;
   std::mt19937_64 rng;
 };
 

@@ -50,6 +50,7 @@ enum class command_kind {
   triggers_get,     // herald triggers get ID
   triggers_list,    // herald triggers list
   triggers_delete,  // herald triggers delete ID
+  providers,        // herald providers
 };
 
 // "enqueue", "queue stats", "dead retry": how --help and errors name a command.

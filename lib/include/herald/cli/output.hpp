@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "herald/delivery/provider_health.hpp"
 #include "herald/profiles/profile.hpp"
 #include "herald/queue/task.hpp"
 #include "herald/queue/task_store.hpp"
@@ -51,6 +52,15 @@ std::string task_list_json(const std::vector<queue::task_record>& tasks);
 std::string format_queue_stats(const queue::queue_stats& stats);
 // {"length": .., "pending": .., "delayed": .., "dead": .., "consumers": ..}
 std::string queue_stats_json(const queue::queue_stats& stats);
+
+// The providers heraldd instances published (herald providers): those updated within
+// `max_age_ms` of `now_ms`, by name then instance; for people a table and each one's recent
+// errors, in JSON an array of the published objects.
+std::vector<delivery::published_status> fresh_providers(
+    const std::vector<std::string>& published_json, std::int64_t now_ms,
+    std::int64_t max_age_ms = 10'000);
+std::string format_providers(const std::vector<delivery::published_status>& providers);
+std::string providers_json(const std::vector<delivery::published_status>& providers);
 
 std::string format_dead_letters(const std::vector<queue::dead_letter>& dead);
 std::string dead_letters_json(const std::vector<queue::dead_letter>& dead);
