@@ -7,6 +7,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <fstream>
+
 #include <set>
 #include <sstream>
 #include <string>

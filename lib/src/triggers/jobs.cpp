@@ -462,10 +462,7 @@ class send_run final : public queue::prepared_job {
       }
     }
     if (!sends.empty()) {
-      // A named argument, not the default one: GCC 12 destroys a coroutine's defaulted
-      // by-value argument twice.
-      const delivery::delivery_options options;
-      auto delivered = co_await ctx.delivery->deliver(body_.provider, std::move(sends), options);
+      auto delivered = co_await ctx.delivery->deliver(body_.provider, std::move(sends));
       for (std::size_t n = 0; n < indexes.size(); ++n) {
         const auto& d = delivered.at(n);
         item_outcome o;

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -82,7 +83,13 @@ class dispatcher {
   // Redis cannot be asked, messages wait; they do not fail.
   boost::asio::awaitable<std::vector<delivery_result>> deliver(
       std::string_view provider, std::vector<providers::message> messages,
-      delivery_options options = {});
+      delivery_options options);
+  // Without options. (An overload, not a defaulted argument: GCC 12 destroys a coroutine's
+  // defaulted by-value argument twice.)
+  boost::asio::awaitable<std::vector<delivery_result>> deliver(
+      std::string_view provider, std::vector<providers::message> messages) {
+    return deliver(provider, std::move(messages), delivery_options{});
+  }
 
   // Ends every deliver() still waiting or in flight with delivery_stopped (its chunk is left
   // pending, not failed) and closes connections. Idempotent.
