@@ -12,6 +12,7 @@
 #include "herald/profiles/profile.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task.hpp"
+#include "herald/triggers/jobs.hpp"
 #include "support/json_schema.hpp"
 #include "support/process.hpp"
 
@@ -40,6 +41,9 @@ TEST(Contract, ExampleJobsMatchTheSchemaAndTheirHandlersAcceptThem) {
   handler_registry handlers;
   add_builtin_handlers(handlers);
   herald::profiles::add_import_handler(handlers, {});
+  herald::triggers::trigger_job_settings trigger_jobs;
+  trigger_jobs.providers = {{"sandbox", "sandbox"}};
+  herald::triggers::add_trigger_handlers(handlers, trigger_jobs);
   for (const auto& path : jobs) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc, body;
@@ -48,9 +52,12 @@ TEST(Contract, ExampleJobsMatchTheSchemaAndTheirHandlersAcceptThem) {
     ASSERT_FALSE(parser.load(path.string()).get(doc)) << path;
     ASSERT_FALSE(doc["type"].get(type)) << path;
     ASSERT_FALSE(doc["body"].get(body)) << path;
-    // noop and sleep count `items`; import_and_start its `data` list.
+    // noop and sleep count `items`; import_and_start and start their `data` list, send its
+    // `messages`.
     simdjson::dom::array data;
     if (!body["data"].get(data))
+      items = data.size();
+    else if (!body["messages"].get(data))
       items = data.size();
     else
       ASSERT_FALSE(body["items"].get(items)) << path;
