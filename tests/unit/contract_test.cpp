@@ -83,6 +83,7 @@ TEST(Contract, TheSchemaListsExactlyTheRegisteredJobTypes) {
   handler_registry handlers;
   add_builtin_handlers(handlers);
   herald::profiles::add_import_handler(handlers, {});
+  herald::triggers::add_trigger_handlers(handlers, {});
   auto types = handlers.types();
   EXPECT_EQ(listed, std::set<std::string>(types.begin(), types.end()));
 }
