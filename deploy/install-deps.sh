@@ -10,7 +10,7 @@ packages=(
   libsystemd-dev libssl-dev libcurl4-openssl-dev
   redis-server redis-tools redis-sentinel
   geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
-  curl procps wrk
+  curl procps wrk clang-14 libfuzzer-14-dev
 )
 
 missing=()

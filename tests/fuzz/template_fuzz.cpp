@@ -3,7 +3,7 @@
 // that compile always answers (a template or an error within the text), and that rendering gives
 // valid UTF-8 and honours its size limit.
 //
-// Not built by CMake. With Debian's clang-14 and libfuzzer-14-dev:
+// Built and run by tests/fuzz/run.sh (ctest -L fuzz); by hand, with clang-14 and libfuzzer-14-dev:
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Ilib/include -Ilib/src
 //     tests/fuzz/template_fuzz.cpp lib/src/templates/template.cpp lib/src/templates/text.cpp
 //     -lutf8proc -o template_fuzz      (one command line)

@@ -3,7 +3,7 @@
 // trigger or an error), that a parsed trigger's canonical JSON reads back to an equal trigger
 // and writes the same text again, and that validate (which compiles every template) answers too.
 //
-// Not built by CMake. With Debian's clang-14 and libfuzzer-14-dev:
+// Built and run by tests/fuzz/run.sh (ctest -L fuzz); by hand, with clang-14 and libfuzzer-14-dev:
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Ilib/include -Ilib/src
 //     tests/fuzz/trigger_fuzz.cpp lib/src/triggers/trigger.cpp lib/src/templates/template.cpp
 //     lib/src/templates/text.cpp lib/src/common/json.cpp -lsimdjson -lutf8proc

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds one libFuzzer target with Debian's clang-14 (ASan + UBSan) and runs it from its seed
+# corpus for HERALD_FUZZ_SECONDS (60); a finding (crash, leak, sanitizer report) fails the run.
+# The test suite runs each target this way (ctest -L fuzz).
+#
+#   tests/fuzz/run.sh job|template|trigger [BUILD_DIR]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+name=${1:?usage: tests/fuzz/run.sh TARGET [BUILD_DIR]}
+build=${2:-$root/build}/fuzz
+seconds=${HERALD_FUZZ_SECONDS:-60}
+
+src=$root/lib/src
+case $name in
+  template) sources="templates/template.cpp templates/text.cpp"; libs="-lutf8proc" ;;
+  trigger)
+    sources="triggers/trigger.cpp templates/template.cpp templates/text.cpp common/json.cpp
+             common/json_keys.cpp profiles/profile.cpp profiles/normalize.cpp queue/task.cpp
+             delivery/provider_config.cpp"
+    libs="-lsimdjson -lutf8proc -lidn2 -lboost_url" ;;
+  job)
+    sources="profiles/import.cpp profiles/profile.cpp profiles/normalize.cpp profiles/matching.cpp
+             log/log.cpp common/json.cpp common/json_keys.cpp providers/message.cpp
+             delivery/provider_config.cpp queue/task.cpp"
+    libs="-lsimdjson -lutf8proc -lidn2 -lspdlog -lfmt -lboost_url" ;;
+  *) echo "run.sh: unknown target $name" >&2; exit 2 ;;
+esac
+
+mkdir -p "$build"
+binary=$build/${name}_fuzz
+files=("$root/tests/fuzz/${name}_fuzz.cpp")
+for s in $sources; do files+=("$src/$s"); done
+# Rebuilt when a source is newer than the binary.
+if [[ ! -x $binary ]] || [[ -n $(find "${files[@]}" "$root/lib/include" -newer "$binary" -print -quit) ]]; then
+  clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -DSPDLOG_FMT_EXTERNAL -DSPDLOG_COMPILED_LIB -DSPDLOG_SHARED_LIB -DFMT_SHARED -DBOOST_URL_DYN_LINK -DBOOST_URL_NO_LIB \
+    -I"$root/lib/include" -I"$src" "${files[@]}" $libs -o "$binary.tmp"
+  mv "$binary.tmp" "$binary"
+fi
+
+# New inputs go to a scratch corpus; the checked-in seeds stay as they are.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/herald-fuzz-$name.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+cd "$scratch"
+"$binary" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 "$scratch" "$root/tests/fuzz/corpus/$name" 2>&1 | tail -n 25
