@@ -3,7 +3,7 @@
 # corpus for HERALD_FUZZ_SECONDS (60); a finding (crash, leak, sanitizer report) fails the run.
 # The test suite runs each target this way (ctest -L fuzz).
 #
-#   tests/fuzz/run.sh job|template|trigger [BUILD_DIR]
+#   tests/fuzz/run.sh job|template|trigger|http_request [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 name=${1:?usage: tests/fuzz/run.sh TARGET [BUILD_DIR]}
@@ -23,6 +23,10 @@ case $name in
              log/log.cpp common/json.cpp common/json_keys.cpp providers/message.cpp
              delivery/provider_config.cpp queue/task.cpp"
     libs="-lsimdjson -lutf8proc -lidn2 -lspdlog -lfmt -lboost_url" ;;
+  http_request)
+    sources="http/request_checks.cpp http/router.cpp http/message.cpp common/json.cpp asio/asio_impl.cpp
+             asio/beast_impl.cpp"
+    libs="-lssl -lcrypto -lpthread" ;;
   *) echo "run.sh: unknown target $name" >&2; exit 2 ;;
 esac
 
@@ -33,7 +37,8 @@ for s in $sources; do files+=("$src/$s"); done
 # Rebuilt when a source is newer than the binary.
 if [[ ! -x $binary ]] || [[ -n $(find "${files[@]}" "$root/lib/include" -newer "$binary" -print -quit) ]]; then
   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -DSPDLOG_FMT_EXTERNAL -DSPDLOG_COMPILED_LIB -DSPDLOG_SHARED_LIB -DFMT_SHARED -DBOOST_URL_DYN_LINK -DBOOST_URL_NO_LIB \
+    -DSPDLOG_FMT_EXTERNAL -DSPDLOG_COMPILED_LIB -DSPDLOG_SHARED_LIB -DFMT_SHARED -DBOOST_URL_DYN_LINK -DBOOST_URL_NO_LIB -DBOOST_ASIO_SEPARATE_COMPILATION \
+    -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED \
     -I"$root/lib/include" -I"$src" "${files[@]}" $libs -o "$binary.tmp"
   mv "$binary.tmp" "$binary"
 fi
