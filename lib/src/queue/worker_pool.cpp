@@ -293,7 +293,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       std::vector<std::string> ids;
       for (const auto& e : entries) ids.push_back(e.id);
       resumed += entries.size();
-      if (!entries.empty()) co_await start_entries(std::move(entries), false);
+      if (!entries.empty()) co_await start_entries(std::move(entries), false, true);
       for (const auto& id : ids)
         if (!running_entries_.contains(id)) config_.running->erase(id);
     }
@@ -344,8 +344,11 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   // start.lua, which drops those whose task was cancelled while queued and refuses those whose
   // task id is another job's. An entry this process runs already (claimed back from ourselves)
   // is left alone, and one of a type no handler here knows is left pending for a worker that
-  // knows it (a rolling deploy), until it has been delivered max_deliveries times.
-  asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh) {
+  // knows it (a rolling deploy), until it has been delivered max_deliveries times. `resumed`:
+  // this consumer's own pending entries, taken back after a lost connection (resume_own): the
+  // deliveries they are go on, and start.lua counts none.
+  asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh,
+                                      bool resumed = false) {
     struct candidate {
       entry e;
       std::unique_ptr<prepared_job> job;
@@ -386,7 +389,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       keys.push_back(keys_.task(c.e.task_id));
       keys.push_back(keys_.account_tasks(c.e.account));
       args.insert(args.end(), {c.e.id, c.e.task_id, c.e.type, c.e.account,
-                               std::to_string(c.job->total()), c.e.origin});
+                               std::to_string(c.job->total()), c.e.origin, resumed ? "1" : ""});
     }
     redis::reply started;
     try {
