@@ -29,6 +29,7 @@
 #include "herald/common/backoff.hpp"
 #include "herald/redis/outage.hpp"
 #include "herald/redis/url.hpp"
+#include "redis/sentinel_watch.hpp"
 
 namespace herald::redis {
 
@@ -79,6 +80,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
         outage_(&outage_log::for_endpoint(endpoint_.redacted())) {}
 
   ~connection() {
+    unwatch();
     outage_->forget(id());
     for (auto* p : free_) delete p;
   }
@@ -90,7 +92,31 @@ class client::connection : public std::enable_shared_from_this<connection> {
   }
 
   void stop() {
+    unwatch();
     asio::dispatch(ex_, [self = shared_from_this()] { self->stop_now(); });
+  }
+
+  // Under Sentinel: follows +switch-master (sentinel_watch), from any thread. A switch reaches
+  // on_switch() on the connection's executor.
+  void watch() {
+    if (endpoint_.kind != endpoint::transport::sentinel) return;
+    std::lock_guard lock(watch_mutex_);
+    if (watch_id_ != 0 || unwatched_) return;
+    watch_id_ = sentinel_watch::for_endpoint(endpoint_).add(
+        [weak = weak_from_this(), ex = ex_](const std::string& host, unsigned short port) {
+          asio::post(ex, [weak, host, port] {
+            if (auto self = weak.lock()) self->on_switch(host, port);
+          });
+        });
+  }
+
+  // Synchronous: once this returns, the watch posts nothing more to this connection's executor.
+  void unwatch() {
+    std::lock_guard lock(watch_mutex_);
+    unwatched_ = true;
+    if (watch_id_ == 0) return;
+    sentinel_watch::for_endpoint(endpoint_).remove(watch_id_);
+    watch_id_ = 0;
   }
 
   void submit(command cmd, handler_type handler) {
@@ -540,6 +566,24 @@ class client::connection : public std::enable_shared_from_this<connection> {
     schedule_drain();
   }
 
+  // Sentinel announced (or, asked, named) the primary at host:port. A connection to another
+  // server drops, and the next one asks the sentinels again; one waiting to reconnect tries now.
+  void on_switch(const std::string& host, unsigned short port) {
+    if (state_ == connection_state::stopped) return;
+    const std::string named = host + ":" + std::to_string(port);
+    if (state_ == connection_state::connected) {
+      if (named == connected_primary_) return;
+      drop_reason_ = "Sentinel moved " + endpoint_.master_name + " to " + named;
+      return drop();
+    }
+    if (state_ == connection_state::disconnected && !ctx_) {
+      retry_timer_.cancel();
+      backoff_.reset();
+      connect();
+    }
+    // Connecting: ROLE checks the server it is connecting to.
+  }
+
   // Drops the connection (soon, outside hiredis), so that the next one asks the sentinels again.
   void reresolve(const std::string& why) {
     asio::post(ex_, [self = shared_from_this(), gen = generation_, why] {
@@ -639,6 +683,9 @@ class client::connection : public std::enable_shared_from_this<connection> {
   unsigned short primary_port_ = 0;
   std::size_t sentinel_first_ = 0;
   std::string connected_primary_;
+  std::mutex watch_mutex_;
+  std::uint64_t watch_id_ = 0;  // the sentinel_watch listener; 0: none
+  bool unwatched_ = false;      // stopped: never watch again
 
   redisAsyncContext* ctx_ = nullptr;
   std::uint64_t generation_ = 0;  // bumped with every context; stale handlers compare it
@@ -678,6 +725,7 @@ client::~client() {
 }
 
 void client::start() {
+  impl_->watch();
   impl_->start();
 }
 void client::stop() {
