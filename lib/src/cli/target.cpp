@@ -70,7 +70,9 @@ target resolve_target(const command_line& cl, const config::environment& env,
 
   const bool saves_triggers =
       cl.command == command_kind::triggers_add || cl.command == command_kind::triggers_update;
-  if (t.redis_url.empty() || t.prefix.empty() || saves_triggers) {
+  // enqueue: heraldd's redis_wait_replicas and redis_wait_ms apply to it too.
+  const bool enqueues = cl.command == command_kind::enqueue;
+  if (t.redis_url.empty() || t.prefix.empty() || saves_triggers || enqueues) {
     std::string file;
     if (cl.config_file) {
       file = *cl.config_file;
@@ -87,6 +89,8 @@ target resolve_target(const command_line& cl, const config::environment& env,
     }
     if (t.prefix.empty()) t.prefix = daemon.prefix;
     if (saves_triggers) t.providers = triggers::configured_providers(daemon);
+    t.wait_replicas = daemon.redis_wait_replicas;
+    t.wait_ms = daemon.redis_wait_ms;
   }
   if (t.prefix.empty()) throw cli_error(exit_code::usage, "--prefix: the prefix is empty");
 

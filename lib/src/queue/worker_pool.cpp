@@ -621,10 +621,12 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     auto batch = std::make_shared<std::vector<commit_request>>(std::move(commits_));
     commits_.clear();
     auto cmd = commit_command(*batch, "EVALSHA", scripts::commit().sha1());
+    auto shortfall = std::make_shared<std::string>();  // replicate_commits(): empty when held
     asio::co_spawn(
         ex_,
         [](std::shared_ptr<impl> self, std::shared_ptr<std::vector<commit_request>> batch,
-           redis::command cmd) -> asio::awaitable<redis::reply> {
+           redis::command cmd,
+           std::shared_ptr<std::string> shortfall) -> asio::awaitable<redis::reply> {
           auto [ec, r] = co_await self->shared_.async_exec(std::move(cmd),
                                                            asio::as_tuple(asio::use_awaitable));
           if (ec == redis::errc::server_error && r.str().starts_with("NOSCRIPT")) {
@@ -637,13 +639,21 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           if (ec == redis::errc::server_error)
             throw redis::error(redis::errc::server_error, r.str());
           if (ec) throw redis::error(ec);
+          *shortfall = co_await self->replicate_commits(*batch);
           co_return std::move(r);
-        }(shared_from_this(), batch, std::move(cmd)),
-        [batch](std::exception_ptr error, redis::reply reply) {
+        }(shared_from_this(), batch, std::move(cmd), shortfall),
+        [batch, shortfall, self = shared_from_this()](std::exception_ptr error,
+                                                      redis::reply reply) {
           // Two values per chunk: its state, then the task's cursor.
           const auto* results = !error && reply.is_array() ? &reply.elements() : nullptr;
           for (std::size_t i = 0; i < batch->size(); ++i) {
             auto& handler = (*batch)[i].handler;
+            if (results && !shortfall->empty() && self->has_effects(*(*batch)[i].e)) {
+              std::move(handler)(
+                  std::make_exception_ptr(redis::error(redis::errc::not_replicated, *shortfall)),
+                  commit_result{});
+              continue;
+            }
             if (!results || 2 * i + 1 >= results->size()) {
               auto e = error ? error
                              : std::make_exception_ptr(std::runtime_error("commit: short reply"));
@@ -654,6 +664,30 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
                 nullptr, commit_result{(*results)[2 * i].str(), (*results)[2 * i + 1].integer()});
           }
         });
+  }
+
+  // redis_wait_replicas for the chunk commits of jobs with effects (job_handler::has_effects):
+  // after a batch's commit, WAIT on the connection that committed. Short of the replicas, what
+  // it says why (those chunks fail with not_replicated: their jobs stop and resume at once from
+  // the committed cursor; the batch's other chunks stand); empty when they hold it or none has
+  // effects.
+  asio::awaitable<std::string> replicate_commits(const std::vector<commit_request>& batch) {
+    if (config_.replicas.replicas == 0) co_return std::string();
+    if (std::none_of(batch.begin(), batch.end(),
+                     [&](const commit_request& c) { return has_effects(*c.e); }))
+      co_return std::string();
+    try {
+      co_await wait_for_replicas(shared_, config_.replicas, "chunk commit");
+    } catch (const redis::error& e) {
+      if (e.code() != redis::errc::not_replicated) throw;
+      co_return std::string(e.what());
+    }
+    co_return std::string();
+  }
+
+  bool has_effects(const entry& e) const {
+    const job_handler* h = handlers_.find(e.type);
+    return !h || h->has_effects();
   }
 
   // commit.lua's call for `batch` (its KEYS and ARGV are documented in its header), written
