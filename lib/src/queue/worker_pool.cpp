@@ -395,8 +395,11 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     try {
       started = co_await shared_.eval(scripts::start(), keys, args);
     } catch (const std::exception& e) {
-      // Left pending: taken back by resume_own() (or claimed after claim_idle).
-      spdlog::warn("queue: cannot start {} jobs: {}", ready.size(), e.what());
+      // Left pending: taken back by resume_own() (or claimed after claim_idle). Redis being
+      // away is the client's to report (once an outage), not a line each time.
+      const auto* re = dynamic_cast<const redis::error*>(&e);
+      spdlog::log(re && connection_trouble(re->code()) ? spdlog::level::debug : spdlog::level::warn,
+                  "queue: cannot start {} jobs: {}", ready.size(), e.what());
       resume_wanted_ = true;
       co_return;
     }
