@@ -179,7 +179,7 @@ class producer {
               job.type = "noop";
               job.body = R"({"items": 3})";
             } else {
-              job.type = "sleep";  // has effects: its commits wait for the replicas too
+              job.type = "sleep";  // chunks of its own (chunk_size 1), committed one by one
               job.body = R"({"items": 3, "ms": 20})";
             }
             for (;;) {
