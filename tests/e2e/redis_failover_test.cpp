@@ -227,6 +227,7 @@ std::size_t failovers_under_load(std::uint64_t wait_replicas, int rounds) {
   std::this_thread::sleep_for(1s);
   for (int round = 1; round <= rounds; ++round) {
     int old = cluster.primary_port();
+    const auto acked_before = load.acknowledged().size();
     auto* victim = cluster.kill_primary();
     if (!victim) {
       ADD_FAILURE() << "round " << round << ": no primary to kill";
@@ -240,7 +241,8 @@ std::size_t failovers_under_load(std::uint64_t wait_replicas, int rounds) {
     auto promoted = clock_type::now();
     bool ready = wait_until([&] { return heraldd.get("/readyz").status == 200; }, 10s, 10ms);
     auto followed = clock_type::now();
-    std::cout << "failover " << round << ": promoted " << ms(promoted - killed)
+    std::cout << "failover " << round << " (" << acked_before
+              << " jobs acknowledged before the kill): promoted " << ms(promoted - killed)
               << " ms after the kill; heraldd ready " << ms(followed - promoted)
               << " ms after the promotion\n";
     EXPECT_TRUE(ready) << "round " << round << ": /readyz not 200 within 10 s\n" << heraldd.log();
@@ -278,6 +280,17 @@ std::size_t failovers_under_load(std::uint64_t wait_replicas, int rounds) {
   std::cout << "redis_wait_replicas = " << wait_replicas << ": " << acked.size()
             << " jobs acknowledged (" << load.refused() << " enqueue attempts refused or failed), "
             << lost.size() << " of them lost in " << rounds << " failovers\n";
+  // Where the lost ones are in the order of acknowledgment: runs of consecutive ones.
+  std::string runs;
+  for (std::size_t i = 0, run_start = 0; i < acked.size(); ++i) {
+    bool is_lost = std::find(lost.begin(), lost.end(), acked[i]) != lost.end();
+    bool was_lost = i > 0 && std::find(lost.begin(), lost.end(), acked[i - 1]) != lost.end();
+    if (is_lost && !was_lost) run_start = i;
+    bool next_lost =
+        i + 1 < acked.size() && std::find(lost.begin(), lost.end(), acked[i + 1]) != lost.end();
+    if (is_lost && !next_lost) runs += " " + std::to_string(run_start) + ".." + std::to_string(i);
+  }
+  if (!lost.empty()) std::cout << "  lost, by position among the acknowledged:" << runs << "\n";
   for (const auto& id : lost) std::cout << "  lost: " << id << "\n";
   EXPECT_TRUE(finished) << unfinished.size() << " acknowledged jobs not completed, e.g. "
                         << (unfinished.empty() ? "" : unfinished.front()) << "\n"

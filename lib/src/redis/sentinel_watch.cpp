@@ -134,7 +134,9 @@ void sentinel_watch::run() {
       }
       spdlog::debug("redis: following +switch-master of {} on sentinel {}", ep_.master_name, where);
       // Reads what the sentinel publishes; polls so that it notices when nobody listens any more.
-      while (wanted()) {
+      for (;;) {
+        // Once wanted() said no, this thread ends at once: a later add() starts another.
+        if (!wanted()) return;
         pollfd p{sub.c->fd, POLLIN, 0};
         int ready = ::poll(&p, 1, 1000);
         if (ready == 0) continue;
