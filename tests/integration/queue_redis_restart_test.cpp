@@ -142,6 +142,8 @@ TEST(QueueRedisRestart, FiveRestartsOfRedisDoNotCountAsDeliveries) {
     auto deadline = std::chrono::steady_clock::now() + 10s;
     for (;;) {  // a few more items done since the last outage
       auto t = progress();
+      ASSERT_FALSE(t && t->status == task_status::failed)
+          << "dead-lettered before outage " << outage << ": " << t->last_error;
       if (t && t->processed >= seen + 3) {
         seen = t->processed;
         break;
