@@ -339,7 +339,10 @@ class client::connection : public std::enable_shared_from_this<connection> {
         });
   }
 
-  // Asks the sentinels, in turn (the one that answered last first), where the primary is; sets
+  // Asks the sentinels, in turn (the one that answered last first), where the primary is, until
+  // a majority of them answered (or all were asked), and believes the answer of the highest
+  // config epoch: a sentinel that has not yet heard of a failover names the old primary, which
+  // may be back, empty, as a primary for a moment (writes there would be lost). Sets
   // primary_host_ and primary_port_. Synchronous, each sentinel given at most 500 ms (or the
   // connect timeout when shorter): this runs only when (re)connecting.
   bool ask_sentinels(std::string& why) {
@@ -348,6 +351,11 @@ class client::connection : public std::enable_shared_from_this<connection> {
     timeval tv{static_cast<time_t>(limit.count() / 1000),
                static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
     const auto n = endpoint_.sentinels.size();
+    std::size_t answered = 0, best_sentinel = 0;
+    bool found = false;
+    long long best_epoch = 0;
+    std::string best_host;
+    unsigned short best_port = 0;
     for (std::size_t k = 0; k < n; ++k) {
       std::size_t i = (sentinel_first_ + k) % n;
       const auto& s = endpoint_.sentinels[i];
@@ -382,26 +390,55 @@ class client::connection : public std::enable_shared_from_this<connection> {
         if (r) freeReplyObject(r);
       }
       if (ok) {
-        redisReply* r = run({"SENTINEL", "get-master-addr-by-name", endpoint_.master_name});
+        // SENTINEL MASTER: field, value, ... with ip, port and config-epoch among them.
+        redisReply* r = run({"SENTINEL", "MASTER", endpoint_.master_name});
         if (!r) {
           fail(c->errstr);
-        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-          primary_host_.assign(r->element[0]->str, r->element[0]->len);
-          primary_port_ = static_cast<unsigned short>(std::atoi(r->element[1]->str));
-          sentinel_first_ = i;
-          freeReplyObject(r);
-          redisFree(c);
-          return true;
+        } else if (r->type == REDIS_REPLY_ARRAY) {
+          std::string ip, port, epoch;
+          for (std::size_t f = 0; f + 1 < r->elements; f += 2) {
+            std::string_view name(r->element[f]->str ? r->element[f]->str : "",
+                                  r->element[f]->str ? r->element[f]->len : 0);
+            const redisReply* v = r->element[f + 1];
+            std::string value = v->str ? std::string(v->str, v->len) : std::string();
+            if (name == "ip")
+              ip = value;
+            else if (name == "port")
+              port = value;
+            else if (name == "config-epoch")
+              epoch = value;
+          }
+          if (ip.empty() || port.empty()) {
+            fail("knows no primary named \"" + endpoint_.master_name + "\"");
+          } else {
+            long long e = std::atoll(epoch.c_str());
+            if (!found || e > best_epoch) {
+              found = true;
+              best_epoch = e;
+              best_host = ip;
+              best_port = static_cast<unsigned short>(std::atoi(port.c_str()));
+              best_sentinel = i;
+            }
+            ++answered;
+          }
         } else if (r->type == REDIS_REPLY_ERROR) {
-          fail(r->str);
+          std::string text(r->str, r->len);
+          fail(text.find("No such master") != std::string::npos
+                   ? "knows no primary named \"" + endpoint_.master_name + "\""
+                   : text);
         } else {
           fail("knows no primary named \"" + endpoint_.master_name + "\"");
         }
         if (r) freeReplyObject(r);
       }
       redisFree(c);
+      if (answered > n / 2) break;
     }
-    return false;
+    if (!found) return false;
+    primary_host_ = best_host;
+    primary_port_ = best_port;
+    sentinel_first_ = best_sentinel;
+    return true;
   }
 
   // Connects to `address`: an IP literal, or the unix socket's path.

@@ -47,9 +47,4 @@ class sentinel_watch {
   bool running_ = false;
 };
 
-// The new primary in a `+switch-master` message ("<name> <old-ip> <old-port> <new-ip>
-// <new-port>") when it is about `master_name`; nothing otherwise.
-std::optional<std::pair<std::string, unsigned short>> parse_switch_master(
-    std::string_view message, std::string_view master_name);
-
 }  // namespace herald::redis
