@@ -148,7 +148,9 @@ class session {
         cl_(cl),
         target_(std::move(t)),
         log_(log),
-        store_(redis, queue::queue_keys(target_.prefix)) {}
+        store_(redis, queue::queue_keys(target_.prefix)) {
+    store_.set_replica_wait({.replicas = target_.wait_replicas, .timeout = target_.wait_ms});
+  }
 
   asio::awaitable<int> run(std::optional<queue::new_job> job,
                            std::optional<herald::triggers::trigger> trigger = std::nullopt) {

@@ -394,6 +394,9 @@ class heraldd {
     herald::queue::queue_keys keys(config_.prefix);
     herald::queue::task_store store(redis, keys, config_.task_ttl, herald::queue::task_index_max,
                                     config_.max_job_bytes);
+    const herald::queue::replica_wait replicas{.replicas = config_.redis_wait_replicas,
+                                               .timeout = config_.redis_wait_ms};
+    store.set_replica_wait(replicas);
     herald::queue::handler_registry handlers;
     herald::queue::add_builtin_handlers(handlers);
     herald::profiles::import_settings import;
@@ -422,6 +425,7 @@ class heraldd {
     workers.max_job_bytes = config_.max_job_bytes;
     workers.dead_max = config_.dead_max;
     workers.consumer_idle_max = config_.consumer_idle_max;
+    workers.replicas = replicas;
     worker_threads::delivery_setup delivery{
         config_.prefix, {}, provider_health_, {.state_dir = config_.state_dir}};
     for (const auto& [name, p] : config_.providers) delivery.providers.push_back(p);

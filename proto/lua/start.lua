@@ -11,14 +11,17 @@
 -- - a task of another job (another account's, or another job's with the same task id) is left
 --   as it is, and the worker is told to dead-letter the entry;
 -- - otherwise the task's delivery count goes up, and past max_deliveries the worker is told to
---   dead-letter it.
+--   dead-letter it; except for a resume (the worker takes back its own pending entry, which it
+--   was running when its connection to Redis was lost): that is the same delivery going on, and
+--   counts nothing (Redis's own count, which reading the entry again raised, is not looked at),
+--   so that outages of Redis never make a job reach max_deliveries.
 --
 -- KEYS[1] the stream   KEYS[2] the queued hash
 -- then per entry, two keys: task hash, the account's task index
 -- ARGV[1] group   ARGV[2] now (ms)   ARGV[3] max_deliveries
 -- ARGV[4] index_max (a task index keeps its newest index_max ids)
--- then per entry, six values: entry id, task_id, type, account, total ('' when unknown), origin
---   (the entry's `origin` field, '' when it has none)
+-- then per entry, seven values: entry id, task_id, type, account, total ('' when unknown), origin
+--   (the entry's `origin` field, '' when it has none), resumed ('1' for a resume, else '')
 -- Returns, per entry: {state, cursor, deliveries, total, last_error}
 --   state: 'run' (process from cursor), 'done' (nothing to do: acknowledged and deleted),
 --          'exceeded' (delivered more than max_deliveries times: dead-letter it),
@@ -30,11 +33,12 @@ local function done(id)
   redis.call('XDEL', KEYS[1], id)
   out[#out + 1] = {'done', 0, 0, 0, ''}
 end
-for i = 0, (#ARGV - 4) / 6 - 1 do
-  local a = 5 + i * 6
+for i = 0, (#ARGV - 4) / 7 - 1 do
+  local a = 5 + i * 7
   local id, task_id, jtype, account, total = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
                                              ARGV[a + 4]
   local origin = ARGV[a + 5] ~= '' and ARGV[a + 5] or id
+  local resumed = ARGV[a + 6] == '1'
   local task_key, index_key = KEYS[3 + i * 2], KEYS[4 + i * 2]
   local f = redis.call('HMGET', task_key, 'status', 'total', 'cursor', 'deliveries', 'last_error',
                        'started_at', 'account', 'origin')
@@ -73,8 +77,13 @@ for i = 0, (#ARGV - 4) / 6 - 1 do
   else
     -- Counted here, or where a job run without start.lua ended; Redis's own count of this
     -- entry's deliveries also covers one that ended with the process.
-    local pending = redis.call('XPENDING', KEYS[1], group, id, id, 1)
-    local deliveries = math.max((tonumber(f[4]) or 0) + 1, pending[1] and pending[1][4] or 1)
+    local deliveries
+    if resumed then
+      deliveries = math.max(tonumber(f[4]) or 0, 1)
+    else
+      local pending = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+      deliveries = math.max((tonumber(f[4]) or 0) + 1, pending[1] and pending[1][4] or 1)
+    end
     local known = tonumber(f[2]) or 0
     if deliveries > max then
       redis.call('HSET', task_key, 'deliveries', deliveries)

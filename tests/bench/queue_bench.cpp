@@ -2,7 +2,9 @@
 // persistence): enqueue and drain rates for N one-item noop jobs, items per second for 10 jobs
 // of 10,000 items, Redis commands per job, CPU time per job of Redis, of the producer and of
 // heraldd (which tell more than the rates on a busy machine), heraldd's peak RSS, and the status
-// endpoint's latency during the drain. N from $HERALD_BENCH_JOBS (default 100,000).
+// endpoint's latency during the drain; then enqueue and drain against a primary with one local
+// replica, without and with redis_wait_replicas = 1. N from $HERALD_BENCH_JOBS (default
+// 100,000).
 //
 //   build/tests/bench/queue_bench
 //   HERALD_BENCH_VERBOSE=1 build/tests/bench/queue_bench   # also each command's calls and time
@@ -107,12 +109,15 @@ double own_cpu_us() {
 }
 
 // Enqueues `n` jobs through enqueue.lua, `batch` a call, `in_flight` calls pipelined.
+// With `wait`, each call waits for that many replicas (redis_wait_replicas).
 double enqueue_rate(const redis_server& redis, std::size_t n, const std::string& body,
-                    std::size_t batch, std::vector<std::string>* ids) {
+                    std::size_t batch, std::vector<std::string>* ids,
+                    herald::queue::replica_wait wait = {}) {
   asio::io_context io(1);
   auto connected = connected_client(io, redis);
   auto& client = *connected;
   task_store store(client, herald::queue::queue_keys());
+  store.set_replica_wait(wait);
   std::size_t next = 0;
   int running = 0;
   auto start = std::chrono::steady_clock::now();
@@ -254,10 +259,45 @@ int main() {
   long rss = peak_rss_kib(heraldd.process().pid());
   heraldd.terminate();
 
+  // redis_wait_replicas = 1 against one local replica, beside the same rows on the same pair
+  // without the wait. (noop jobs have no effects: their commits never wait, only enqueues.)
+  redis_server primary({.tcp = true});
+  redis_server replica(
+      {.tcp = true, .extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
+  herald::test::wait_until(
+      [&] {
+        return primary.command({"INFO", "replication"}).find("state=online") != std::string::npos;
+      },
+      10s);
+  struct replicated_row {
+    double enqueue = 0, drain = 0;
+  };
+  auto replicated = [&](std::uint64_t wait_replicas) {
+    replicated_row row;
+    std::vector<std::string> got;
+    got.reserve(n);
+    row.enqueue = enqueue_rate(primary, n, R"({"items": 1})", 100, &got,
+                               {.replicas = wait_replicas, .timeout = 1000ms});
+    auto env_wait = env;
+    env_wait.push_back("HERALD_REDIS_WAIT_REPLICAS=" + std::to_string(wait_replicas));
+    herald::test::heraldd_process d({.redis_url = primary.url(), .extra_env = env_wait});
+    auto r = drain(primary, d, got, token, snapshot(primary), 0);
+    row.drain = n / r.seconds;
+    d.terminate();
+    primary.command({"FLUSHALL"});
+    return row;
+  };
+  auto no_wait = replicated(0);
+  auto wait_one = replicated(1);
+
   std::printf("%-44s %12.0f\n", "enqueue, enqueue.lua, 100 a call (jobs/s)", enqueue);
   std::printf("%-44s %12.0f\n", "enqueue, plain XADD pipelined (jobs/s)", xadd);
   std::printf("%-44s %12.0f\n", "drain, first pick-up to last done (jobs/s)", n / jobs.seconds);
   std::printf("%-44s %12.0f\n", "10 jobs x 10,000 items (items/s)", 100'000 / items.seconds);
+  std::printf("%-44s %12.0f\n", "enqueue, 1 replica, no wait (jobs/s)", no_wait.enqueue);
+  std::printf("%-44s %12.0f\n", "enqueue, 1 replica, redis_wait_replicas=1", wait_one.enqueue);
+  std::printf("%-44s %12.0f\n", "drain, 1 replica, no wait (jobs/s)", no_wait.drain);
+  std::printf("%-44s %12.0f\n", "drain, 1 replica, redis_wait_replicas=1", wait_one.drain);
   std::printf("%-44s %12.2f\n", "Redis commands per job, enqueue",
               static_cast<double>(enqueue_commands) / n);
   std::printf("%-44s %12.2f\n", "Redis commands per job, drain",

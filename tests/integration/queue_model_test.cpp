@@ -147,7 +147,7 @@ class QueueModel : public ::testing::Test {
       keys.push_back(keys_.task(e.task_id));
       keys.push_back(keys_.account_tasks(e.account));
       args.insert(args.end(),
-                  {e.id, e.task_id, e.type, e.account, std::to_string(e.total), e.origin});
+                  {e.id, e.task_id, e.type, e.account, std::to_string(e.total), e.origin, ""});
     }
     auto r = eval(scripts::start(), keys, args);
     for (std::size_t i = 0; i < got.size(); ++i) {

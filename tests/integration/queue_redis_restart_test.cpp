@@ -105,5 +105,84 @@ TEST(QueueRedisRestart, AJobRunningWhenRedisDiesIsResumedAsSoonAsItIsBack) {
   io.run_for(50ms);
 }
 
+// A resume is the delivery going on, not a new one: five restarts of Redis under a job with
+// max_deliveries 2 neither dead-letter it nor raise its count of deliveries.
+TEST(QueueRedisRestart, FiveRestartsOfRedisDoNotCountAsDeliveries) {
+  test::redis_server server(
+      {.tcp = true, .extra_args = {"--appendonly", "yes", "--appendfsync", "always"}});
+  asio::io_context io(1);
+  redis::client_config rc;
+  rc.url = server.url();
+  redis::client shared(io.get_executor(), rc), blocking(io.get_executor(), rc);
+  shared.start();
+  blocking.start();
+  queue_keys keys("herald", "default");
+  task_store store(shared, keys, 60s);
+  handler_registry handlers;
+  auto scripted = std::make_shared<scripted_handler>();
+  scripted->items = 40;
+  scripted->pause = 100ms;  // 4 s of work, one item a chunk
+  handlers.add("scripted", scripted);
+
+  worker_config cfg;
+  cfg.consumer = "restarts-test";
+  cfg.claim_idle = 30s;
+  cfg.chunk_size = 1;
+  cfg.block = 100ms;
+  cfg.task_ttl = 60s;
+  cfg.max_deliveries = 2;
+  worker_pool pool(io.get_executor(), shared, blocking, keys, handlers, cfg);
+  bool pool_done = false;
+  asio::co_spawn(io, pool.run(), [&](std::exception_ptr) { pool_done = true; });
+
+  auto id = run_awaitable(io, store.enqueue({.type = "scripted", .account = "acme", .body = "{}"}))
+                .task_id;
+  auto progress = [&] { return run_awaitable(io, try_get(store, id)); };
+  std::uint64_t seen = 0;
+  for (int outage = 1; outage <= 5; ++outage) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (;;) {  // a few more items done since the last outage
+      auto t = progress();
+      ASSERT_FALSE(t && t->status == task_status::failed)
+          << "dead-lettered before outage " << outage << ": " << t->last_error;
+      if (t && t->processed >= seen + 3) {
+        seen = t->processed;
+        break;
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << "no progress before outage " << outage;
+      io.run_for(20ms);
+    }
+    ASSERT_LT(seen, 40u) << "the job finished before outage " << outage << "; make it longer";
+    server.kill9();
+    io.run_for(300ms);
+    server.start();
+  }
+  std::optional<task_record> t;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    t = progress();
+    if (t && t->status != task_status::processing && t->status != task_status::queued) break;
+    io.run_for(20ms);
+  }
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->status, task_status::completed)
+      << "after 5 outages with max_deliveries 2; deliveries " << t->deliveries;
+  EXPECT_EQ(t->processed, 40u);
+  EXPECT_EQ(t->deliveries, 1u) << "a resume counted as a delivery";
+  EXPECT_EQ(server.integer({"XLEN", keys.dead()}), 0);
+  EXPECT_GE(pool.stats().resumed, 5u);
+  EXPECT_EQ(pool.stats().dead, 0u);
+
+  pool.drain();
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (!pool_done && std::chrono::steady_clock::now() < deadline) io.run_one_for(50ms);
+  EXPECT_TRUE(pool_done);
+  shared.stop();
+  blocking.stop();
+  io.restart();
+  io.run_for(50ms);
+}
+
 }  // namespace
 }  // namespace herald::queue

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +17,7 @@
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_awaitable.hpp"
+#include "support/sentinel_cluster.hpp"
 
 namespace herald::redis {
 namespace {
@@ -159,6 +162,63 @@ TEST(RedisSentinel, FollowsThreeFailoversWhenThePrimaryIsKilled) {
       ASSERT_TRUE(test::wait_until(settled, 30s, 100ms)) << "round " << round;
     }
   }
+  c.stop();
+  io.restart();
+  io.run_for(50ms);
+}
+
+// A failover Sentinel makes on request (the old primary lives on, as a replica): an idle client
+// hears of it on its +switch-master subscription and moves to the new primary by itself.
+TEST(RedisSentinel, AnIdleClientFollowsAManualFailoverAnnouncedBySwitchMaster) {
+  test::sentinel_cluster cluster;
+  ASSERT_TRUE(cluster.wait_settled()) << "the sentinels did not find each other";
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", ring));
+
+  asio::io_context io(1);
+  client_config cfg;
+  cfg.url = cluster.url();
+  cfg.command_timeout = 1s;
+  cfg.client_name = "idle-follower";
+  client c(io.get_executor(), cfg);
+  c.start();
+  auto connected_to = [&](int port) {
+    auto list = test::sentinel_cluster::ask(port, {"CLIENT", "LIST"});
+    return !list.empty() && list[0].find("name=idle-follower") != std::string::npos;
+  };
+  const int old = cluster.primary_port();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!connected_to(old) && std::chrono::steady_clock::now() < deadline) io.run_for(20ms);
+  ASSERT_TRUE(connected_to(old));
+
+  std::vector<std::string> asked;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    // Any sentinel will do; one may refuse while another failover is settling.
+    auto url = cluster.url();
+    auto first = url.find("127.0.0.1:") + 10;
+    int sentinel_port = std::stoi(url.substr(first));
+    asked = test::sentinel_cluster::ask(sentinel_port, {"SENTINEL", "FAILOVER", "mymaster"});
+    if (!asked.empty() && asked[0] == "OK") break;
+    io.run_for(100ms);
+  }
+  ASSERT_FALSE(asked.empty());
+  ASSERT_EQ(asked[0], "OK");
+  ASSERT_TRUE(cluster.wait_failover(old));
+  const int now = cluster.primary_port();
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (!connected_to(now) && std::chrono::steady_clock::now() < deadline) io.run_for(20ms);
+  EXPECT_TRUE(connected_to(now)) << "the client did not move to the new primary";
+  auto role = run_awaitable(io, c.exec("ROLE"));
+  EXPECT_EQ(role.as_array().at(0).str(), "master");
+
+  std::string logged;
+  for (const auto& line : ring->last_formatted()) logged += line;
+  spdlog::set_default_logger(previous);
+  std::cout << logged;
+  EXPECT_NE(logged.find("mymaster is now at 127.0.0.1:" + std::to_string(now)), std::string::npos)
+      << "no +switch-master heard:\n"
+      << logged;
   c.stop();
   io.restart();
   io.run_for(50ms);

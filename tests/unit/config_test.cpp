@@ -74,6 +74,8 @@ const std::map<std::string, std::string> non_defaults = {
     {"http_max_requests_per_connection", "7"},
     {"redis_command_timeout", "250ms"},
     {"allow_eviction", "true"},
+    {"redis_wait_replicas", "1"},
+    {"redis_wait_ms", "250ms"},
     {"prefix", "herald-b"},
     {"workers", "3"},
     {"chunk_size", "25"},
@@ -118,6 +120,8 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.http_max_requests_per_connection, 1000u);
   EXPECT_EQ(c.redis_command_timeout, 5s);
   EXPECT_FALSE(c.allow_eviction);
+  EXPECT_EQ(c.redis_wait_replicas, 0u);
+  EXPECT_EQ(c.redis_wait_ms, 1s);
   EXPECT_EQ(c.prefix, "herald");
   EXPECT_EQ(c.workers, 256u);
   EXPECT_EQ(c.threads, 0u);
@@ -342,6 +346,9 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"http_max_requests_per_connection", "-1", "\"-1\" is not a whole number"},
       {"redis_command_timeout", "1ms", "1ms is below the minimum 10ms"},
       {"allow_eviction", "maybe", "\"maybe\" is not true or false"},
+      {"redis_wait_replicas", "many", "\"many\" is not a whole number"},
+      {"redis_wait_ms", "5s", "5s is not between 1ms and 2s"},
+      {"redis_wait_ms", "soon", "\"soon\" is not a duration (e.g. 500 or 500ms, 2s)"},
       {"prefix", "{q}",
        "\"{q}\" may hold only letters, digits, '_', '-', '.' and ':' (braces would break the "
        "keys' hash tags)"},

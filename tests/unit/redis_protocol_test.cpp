@@ -110,6 +110,18 @@ TEST(RedisUrl, ParsesASentinelUrl) {
     EXPECT_FALSE(parse_url(bad)) << bad;
 }
 
+TEST(RedisUrl, ASwitchMasterMessageNamesTheNewPrimaryOfItsMasterOnly) {
+  auto to = parse_switch_master("mymaster 127.0.0.1 6379 10.0.0.2 6380", "mymaster");
+  ASSERT_TRUE(to);
+  EXPECT_EQ(to->first, "10.0.0.2");
+  EXPECT_EQ(to->second, 6380);
+  EXPECT_FALSE(parse_switch_master("other 127.0.0.1 6379 10.0.0.2 6380", "mymaster"));
+  EXPECT_FALSE(parse_switch_master("mymaster 127.0.0.1 6379 10.0.0.2", "mymaster"));
+  EXPECT_FALSE(parse_switch_master("mymaster 127.0.0.1 6379 10.0.0.2 port", "mymaster"));
+  EXPECT_FALSE(parse_switch_master("mymaster 127.0.0.1 6379 10.0.0.2 0", "mymaster"));
+  EXPECT_FALSE(parse_switch_master("", "mymaster"));
+}
+
 TEST(RedisReply, TypedAccessNamesWhatItFound) {
   auto r = reply::make_array({reply::make_integer(7), reply::make_string("x"), reply()});
   EXPECT_EQ(r.as_array().size(), 3u);

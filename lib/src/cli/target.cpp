@@ -68,12 +68,12 @@ target resolve_target(const command_line& cl, const config::environment& env,
   }
   if (cl.prefix) t.prefix = *cl.prefix;
 
-  // Saving a trigger checks its provider, and enqueueing a send job its provider, against the
-  // configured ones.
-  const bool saves_triggers = cl.command == command_kind::triggers_add
-                              || cl.command == command_kind::triggers_update
-                              || cl.command == command_kind::enqueue;
-  if (t.redis_url.empty() || t.prefix.empty() || saves_triggers) {
+  // Saving a trigger checks its provider against the configured ones; enqueueing checks a send
+  // job's provider, and heraldd's redis_wait_replicas and redis_wait_ms apply to it too.
+  const bool saves_triggers =
+      cl.command == command_kind::triggers_add || cl.command == command_kind::triggers_update;
+  const bool enqueues = cl.command == command_kind::enqueue;
+  if (t.redis_url.empty() || t.prefix.empty() || saves_triggers || enqueues) {
     std::string file;
     if (cl.config_file) {
       file = *cl.config_file;
@@ -89,7 +89,9 @@ target resolve_target(const command_line& cl, const config::environment& env,
           daemon.redis_url == "embedded" ? embedded_redis_url(daemon.state_dir) : daemon.redis_url;
     }
     if (t.prefix.empty()) t.prefix = daemon.prefix;
-    if (saves_triggers) t.providers = triggers::configured_providers(daemon);
+    if (saves_triggers || enqueues) t.providers = triggers::configured_providers(daemon);
+    t.wait_replicas = daemon.redis_wait_replicas;
+    t.wait_ms = daemon.redis_wait_ms;
   }
   if (t.prefix.empty()) throw cli_error(exit_code::usage, "--prefix: the prefix is empty");
 

@@ -294,6 +294,29 @@ const std::vector<option>& options() {
              return in_quotes(text) + " is not true or false";
            return std::nullopt;
          }});
+    t.push_back(count_option("redis_wait_replicas",
+                             "replicas that must hold an enqueue (and a chunk commit of a job "
+                             "with effects) before it succeeds (WAIT; 0: do not wait)",
+                             &daemon_config::redis_wait_replicas, 0, 100));
+    t.push_back(
+        {"redis_wait_ms", "DURATION",
+         "how long WAIT waits for redis_wait_replicas (bare numbers are milliseconds; at most "
+         "2s: it holds the connection meanwhile)",
+         [](const daemon_config& c) { return format_duration(c.redis_wait_ms); },
+         [](daemon_config& c, std::string_view text) -> reason {
+           std::uint64_t bare = 0;
+           auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bare);
+           std::optional<milliseconds> d;
+           if (ec == std::errc() && end == text.data() + text.size())
+             d = milliseconds(bare);
+           else
+             d = parse_duration(text);
+           if (!d) return in_quotes(text) + " is not a duration (e.g. 500 or 500ms, 2s)";
+           if (*d < milliseconds(1) || *d > std::chrono::seconds(2))
+             return format_duration(*d) + " is not between 1ms and 2s";
+           c.redis_wait_ms = *d;
+           return std::nullopt;
+         }});
     t.push_back({"prefix", "PREFIX",
                  "the first part of every Redis key; instances sharing a prefix share the queue "
                  "(letters, digits, '_', '-', '.', ':')",

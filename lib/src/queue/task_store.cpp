@@ -122,6 +122,20 @@ bool valid_account(std::string_view account) {
   return allowed(account, account_chars);
 }
 
+asio::awaitable<void> wait_for_replicas(redis::client& redis, const replica_wait& w,
+                                        std::string_view what) {
+  if (w.replicas == 0) co_return;
+  auto r = co_await redis.exec("WAIT", w.replicas, w.timeout.count());
+  auto got = r.integer();
+  if (got >= static_cast<std::int64_t>(w.replicas)) co_return;
+  throw redis::error(redis::errc::not_replicated,
+                     std::string(what) + ": written, but " + std::to_string(got) + " of "
+                         + std::to_string(w.replicas) + " replicas (redis_wait_replicas) held it "
+                         + "within " + std::to_string(w.timeout.count())
+                         + " ms (redis_wait_ms); a failover could lose it: retry with the same "
+                           "idempotency key");
+}
+
 task_store::task_store(redis::client& redis, queue_keys keys, std::chrono::milliseconds task_ttl,
                        std::uint64_t index_max, std::size_t max_job_bytes)
     : redis_(redis),
@@ -181,6 +195,7 @@ asio::awaitable<std::vector<enqueued>> task_store::enqueue(std::vector<new_job> 
     }
   }
   auto reply = co_await redis_.eval(scripts::enqueue(), keys, args);
+  co_await wait_for_replicas(redis_, wait_, "enqueue");
   const auto& results = reply.as_array();
   std::vector<enqueued> out;
   out.reserve(jobs.size());

@@ -293,7 +293,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       std::vector<std::string> ids;
       for (const auto& e : entries) ids.push_back(e.id);
       resumed += entries.size();
-      if (!entries.empty()) co_await start_entries(std::move(entries), false);
+      if (!entries.empty()) co_await start_entries(std::move(entries), false, true);
       for (const auto& id : ids)
         if (!running_entries_.contains(id)) config_.running->erase(id);
     }
@@ -344,8 +344,11 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   // start.lua, which drops those whose task was cancelled while queued and refuses those whose
   // task id is another job's. An entry this process runs already (claimed back from ourselves)
   // is left alone, and one of a type no handler here knows is left pending for a worker that
-  // knows it (a rolling deploy), until it has been delivered max_deliveries times.
-  asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh) {
+  // knows it (a rolling deploy), until it has been delivered max_deliveries times. `resumed`:
+  // this consumer's own pending entries, taken back after a lost connection (resume_own): the
+  // deliveries they are go on, and start.lua counts none.
+  asio::awaitable<void> start_entries(std::vector<entry> entries, bool fresh,
+                                      bool resumed = false) {
     struct candidate {
       entry e;
       std::unique_ptr<prepared_job> job;
@@ -386,14 +389,17 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       keys.push_back(keys_.task(c.e.task_id));
       keys.push_back(keys_.account_tasks(c.e.account));
       args.insert(args.end(), {c.e.id, c.e.task_id, c.e.type, c.e.account,
-                               std::to_string(c.job->total()), c.e.origin});
+                               std::to_string(c.job->total()), c.e.origin, resumed ? "1" : ""});
     }
     redis::reply started;
     try {
       started = co_await shared_.eval(scripts::start(), keys, args);
     } catch (const std::exception& e) {
-      // Left pending: taken back by resume_own() (or claimed after claim_idle).
-      spdlog::warn("queue: cannot start {} jobs: {}", ready.size(), e.what());
+      // Left pending: taken back by resume_own() (or claimed after claim_idle). Redis being
+      // away is the client's to report (once an outage), not a line each time.
+      const auto* re = dynamic_cast<const redis::error*>(&e);
+      spdlog::log(re && connection_trouble(re->code()) ? spdlog::level::debug : spdlog::level::warn,
+                  "queue: cannot start {} jobs: {}", ready.size(), e.what());
       resume_wanted_ = true;
       co_return;
     }
@@ -642,10 +648,12 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     auto batch = std::make_shared<std::vector<commit_request>>(std::move(commits_));
     commits_.clear();
     auto cmd = commit_command(*batch, "EVALSHA", scripts::commit().sha1());
+    auto shortfall = std::make_shared<std::string>();  // replicate_commits(): empty when held
     asio::co_spawn(
         ex_,
         [](std::shared_ptr<impl> self, std::shared_ptr<std::vector<commit_request>> batch,
-           redis::command cmd) -> asio::awaitable<redis::reply> {
+           redis::command cmd,
+           std::shared_ptr<std::string> shortfall) -> asio::awaitable<redis::reply> {
           auto [ec, r] = co_await self->shared_.async_exec(std::move(cmd),
                                                            asio::as_tuple(asio::use_awaitable));
           if (ec == redis::errc::server_error && r.str().starts_with("NOSCRIPT")) {
@@ -658,13 +666,21 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           if (ec == redis::errc::server_error)
             throw redis::error(redis::errc::server_error, r.str());
           if (ec) throw redis::error(ec);
+          *shortfall = co_await self->replicate_commits(*batch);
           co_return std::move(r);
-        }(shared_from_this(), batch, std::move(cmd)),
-        [batch](std::exception_ptr error, redis::reply reply) {
+        }(shared_from_this(), batch, std::move(cmd), shortfall),
+        [batch, shortfall, self = shared_from_this()](std::exception_ptr error,
+                                                      redis::reply reply) {
           // Two values per chunk: its state, then the task's cursor.
           const auto* results = !error && reply.is_array() ? &reply.elements() : nullptr;
           for (std::size_t i = 0; i < batch->size(); ++i) {
             auto& handler = (*batch)[i].handler;
+            if (results && !shortfall->empty() && self->has_effects(*(*batch)[i].e)) {
+              std::move(handler)(
+                  std::make_exception_ptr(redis::error(redis::errc::not_replicated, *shortfall)),
+                  commit_result{});
+              continue;
+            }
             if (!results || 2 * i + 1 >= results->size()) {
               auto e = error ? error
                              : std::make_exception_ptr(std::runtime_error("commit: short reply"));
@@ -675,6 +691,30 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
                 nullptr, commit_result{(*results)[2 * i].str(), (*results)[2 * i + 1].integer()});
           }
         });
+  }
+
+  // redis_wait_replicas for the chunk commits of jobs with effects (job_handler::has_effects):
+  // after a batch's commit, WAIT on the connection that committed. Short of the replicas, what
+  // it says why (those chunks fail with not_replicated: their jobs stop and resume at once from
+  // the committed cursor; the batch's other chunks stand); empty when they hold it or none has
+  // effects.
+  asio::awaitable<std::string> replicate_commits(const std::vector<commit_request>& batch) {
+    if (config_.replicas.replicas == 0) co_return std::string();
+    if (std::none_of(batch.begin(), batch.end(),
+                     [&](const commit_request& c) { return has_effects(*c.e); }))
+      co_return std::string();
+    try {
+      co_await wait_for_replicas(shared_, config_.replicas, "chunk commit");
+    } catch (const redis::error& e) {
+      if (e.code() != redis::errc::not_replicated) throw;
+      co_return std::string(e.what());
+    }
+    co_return std::string();
+  }
+
+  bool has_effects(const entry& e) const {
+    const job_handler* h = handlers_.find(e.type);
+    return !h || h->has_effects();
   }
 
   // commit.lua's call for `batch` (its KEYS and ARGV are documented in its header), written

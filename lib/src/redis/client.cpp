@@ -29,6 +29,7 @@
 #include "herald/common/backoff.hpp"
 #include "herald/redis/outage.hpp"
 #include "herald/redis/url.hpp"
+#include "redis/sentinel_watch.hpp"
 
 namespace herald::redis {
 
@@ -79,6 +80,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
         outage_(&outage_log::for_endpoint(endpoint_.redacted())) {}
 
   ~connection() {
+    unwatch();
     outage_->forget(id());
     for (auto* p : free_) delete p;
   }
@@ -90,7 +92,31 @@ class client::connection : public std::enable_shared_from_this<connection> {
   }
 
   void stop() {
+    unwatch();
     asio::dispatch(ex_, [self = shared_from_this()] { self->stop_now(); });
+  }
+
+  // Under Sentinel: follows +switch-master (sentinel_watch), from any thread. A switch reaches
+  // on_switch() on the connection's executor.
+  void watch() {
+    if (endpoint_.kind != endpoint::transport::sentinel) return;
+    std::lock_guard lock(watch_mutex_);
+    if (watch_id_ != 0 || unwatched_) return;
+    watch_id_ = sentinel_watch::for_endpoint(endpoint_).add(
+        [weak = weak_from_this(), ex = ex_](const std::string& host, unsigned short port) {
+          asio::post(ex, [weak, host, port] {
+            if (auto self = weak.lock()) self->on_switch(host, port);
+          });
+        });
+  }
+
+  // Synchronous: once this returns, the watch posts nothing more to this connection's executor.
+  void unwatch() {
+    std::lock_guard lock(watch_mutex_);
+    unwatched_ = true;
+    if (watch_id_ == 0) return;
+    sentinel_watch::for_endpoint(endpoint_).remove(watch_id_);
+    watch_id_ = 0;
   }
 
   void submit(command cmd, handler_type handler) {
@@ -313,7 +339,10 @@ class client::connection : public std::enable_shared_from_this<connection> {
         });
   }
 
-  // Asks the sentinels, in turn (the one that answered last first), where the primary is; sets
+  // Asks the sentinels, in turn (the one that answered last first), where the primary is, until
+  // a majority of them answered (or all were asked), and believes the answer of the highest
+  // config epoch: a sentinel that has not yet heard of a failover names the old primary, which
+  // may be back, empty, as a primary for a moment (writes there would be lost). Sets
   // primary_host_ and primary_port_. Synchronous, each sentinel given at most 500 ms (or the
   // connect timeout when shorter): this runs only when (re)connecting.
   bool ask_sentinels(std::string& why) {
@@ -322,6 +351,11 @@ class client::connection : public std::enable_shared_from_this<connection> {
     timeval tv{static_cast<time_t>(limit.count() / 1000),
                static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
     const auto n = endpoint_.sentinels.size();
+    std::size_t answered = 0, best_sentinel = 0;
+    bool found = false;
+    long long best_epoch = 0;
+    std::string best_host;
+    unsigned short best_port = 0;
     for (std::size_t k = 0; k < n; ++k) {
       std::size_t i = (sentinel_first_ + k) % n;
       const auto& s = endpoint_.sentinels[i];
@@ -356,26 +390,55 @@ class client::connection : public std::enable_shared_from_this<connection> {
         if (r) freeReplyObject(r);
       }
       if (ok) {
-        redisReply* r = run({"SENTINEL", "get-master-addr-by-name", endpoint_.master_name});
+        // SENTINEL MASTER: field, value, ... with ip, port and config-epoch among them.
+        redisReply* r = run({"SENTINEL", "MASTER", endpoint_.master_name});
         if (!r) {
           fail(c->errstr);
-        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-          primary_host_.assign(r->element[0]->str, r->element[0]->len);
-          primary_port_ = static_cast<unsigned short>(std::atoi(r->element[1]->str));
-          sentinel_first_ = i;
-          freeReplyObject(r);
-          redisFree(c);
-          return true;
+        } else if (r->type == REDIS_REPLY_ARRAY) {
+          std::string ip, port, epoch;
+          for (std::size_t f = 0; f + 1 < r->elements; f += 2) {
+            std::string_view name(r->element[f]->str ? r->element[f]->str : "",
+                                  r->element[f]->str ? r->element[f]->len : 0);
+            const redisReply* v = r->element[f + 1];
+            std::string value = v->str ? std::string(v->str, v->len) : std::string();
+            if (name == "ip")
+              ip = value;
+            else if (name == "port")
+              port = value;
+            else if (name == "config-epoch")
+              epoch = value;
+          }
+          if (ip.empty() || port.empty()) {
+            fail("knows no primary named \"" + endpoint_.master_name + "\"");
+          } else {
+            long long e = std::atoll(epoch.c_str());
+            if (!found || e > best_epoch) {
+              found = true;
+              best_epoch = e;
+              best_host = ip;
+              best_port = static_cast<unsigned short>(std::atoi(port.c_str()));
+              best_sentinel = i;
+            }
+            ++answered;
+          }
         } else if (r->type == REDIS_REPLY_ERROR) {
-          fail(r->str);
+          std::string text(r->str, r->len);
+          fail(text.find("No such master") != std::string::npos
+                   ? "knows no primary named \"" + endpoint_.master_name + "\""
+                   : text);
         } else {
           fail("knows no primary named \"" + endpoint_.master_name + "\"");
         }
         if (r) freeReplyObject(r);
       }
       redisFree(c);
+      if (answered > n / 2) break;
     }
-    return false;
+    if (!found) return false;
+    primary_host_ = best_host;
+    primary_port_ = best_port;
+    sentinel_first_ = best_sentinel;
+    return true;
   }
 
   // Connects to `address`: an IP literal, or the unix socket's path.
@@ -540,6 +603,24 @@ class client::connection : public std::enable_shared_from_this<connection> {
     schedule_drain();
   }
 
+  // Sentinel announced (or, asked, named) the primary at host:port. A connection to another
+  // server drops, and the next one asks the sentinels again; one waiting to reconnect tries now.
+  void on_switch(const std::string& host, unsigned short port) {
+    if (state_ == connection_state::stopped) return;
+    const std::string named = host + ":" + std::to_string(port);
+    if (state_ == connection_state::connected) {
+      if (named == connected_primary_) return;
+      drop_reason_ = "Sentinel moved " + endpoint_.master_name + " to " + named;
+      return drop();
+    }
+    if (state_ == connection_state::disconnected && !ctx_) {
+      retry_timer_.cancel();
+      backoff_.reset();
+      connect();
+    }
+    // Connecting: ROLE checks the server it is connecting to.
+  }
+
   // Drops the connection (soon, outside hiredis), so that the next one asks the sentinels again.
   void reresolve(const std::string& why) {
     asio::post(ex_, [self = shared_from_this(), gen = generation_, why] {
@@ -639,6 +720,9 @@ class client::connection : public std::enable_shared_from_this<connection> {
   unsigned short primary_port_ = 0;
   std::size_t sentinel_first_ = 0;
   std::string connected_primary_;
+  std::mutex watch_mutex_;
+  std::uint64_t watch_id_ = 0;  // the sentinel_watch listener; 0: none
+  bool unwatched_ = false;      // stopped: never watch again
 
   redisAsyncContext* ctx_ = nullptr;
   std::uint64_t generation_ = 0;  // bumped with every context; stale handlers compare it
@@ -678,6 +762,7 @@ client::~client() {
 }
 
 void client::start() {
+  impl_->watch();
   impl_->start();
 }
 void client::stop() {

@@ -23,6 +23,10 @@ class redis_category final : public boost::system::error_category {
         return "Redis's reply is not of the expected type";
       case errc::invalid_url:
         return "invalid Redis URL";
+      case errc::not_replicated:
+        return "written, but fewer replicas than redis_wait_replicas acknowledged the write "
+               "within redis_wait_ms (a failover could lose it); retry with the same "
+               "idempotency key";
     }
     return "unknown Redis client error";
   }

@@ -2,6 +2,8 @@
 // environment, then heraldd's own configuration (so the client finds the daemon's embedded Redis).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -18,6 +20,9 @@ struct target {
   // triggers add and update: the providers of heraldd's configuration (name -> kind), which a
   // trigger must name; read only for those commands.
   std::map<std::string, std::string, std::less<>> providers;
+  // enqueue: heraldd's redis_wait_replicas and redis_wait_ms (its configuration, HERALD_*).
+  std::uint64_t wait_replicas = 0;
+  std::chrono::milliseconds wait_ms{1000};
 };
 
 // heraldd's configuration file when neither --config nor HERALD_CONFIG names one (used only when

@@ -35,7 +35,8 @@ struct listen_address {
 // sizes accept 10MiB, 16KiB, 1GiB (K/M/G are binary too) or bare bytes.
 struct daemon_config {
   // Where Redis is: "embedded" (heraldd runs its own redis-server under state_dir),
-  // redis://[[user]:password@]host:port[/db] or unix:///path[?db=N].
+  // redis://[[user]:password@]host:port[/db], unix:///path[?db=N] or
+  // redis-sentinel://[user:password@]h1:26379,h2:26379/MASTER_NAME[?db=N&sentinel_password=...].
   std::string redis_url = "embedded";
   // Where the HTTP API listens. Port 0 picks a free port (logged at start).
   listen_address http_listen;
@@ -75,6 +76,12 @@ struct daemon_config {
   std::chrono::milliseconds redis_command_timeout = std::chrono::seconds(5);
   // Run against a Redis whose maxmemory-policy may evict keys (queued jobs): refused unless true.
   bool allow_eviction = false;
+  // Replicas that must hold an enqueue (and a chunk commit of a job with effects) before it is
+  // answered as a success: WAIT redis_wait_replicas redis_wait_ms after the write. Fewer within
+  // redis_wait_ms: the enqueue fails (HTTP 503) and the producer retries with its idempotency
+  // key. 0: no wait (a failover may lose the last writes Redis acknowledged).
+  std::uint64_t redis_wait_replicas = 0;
+  std::chrono::milliseconds redis_wait_ms = std::chrono::milliseconds(1000);
 
   // The first part of every Redis key Herald uses; instances sharing a prefix share the queue.
   std::string prefix = "herald";

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -51,6 +52,18 @@ struct dead_letter {
   std::int64_t dead_at = 0;
 };
 
+// How many replicas must hold a write before it counts as done (redis_wait_replicas and
+// redis_wait_ms): WAIT after the write, on the connection that wrote.
+struct replica_wait {
+  std::uint64_t replicas = 0;  // 0: do not wait
+  std::chrono::milliseconds timeout{1000};
+};
+
+// WAIT `w.replicas` `w.timeout` on `redis` (nothing when w.replicas is 0); throws
+// redis::error(errc::not_replicated), naming `what` and the count, when fewer acknowledged.
+boost::asio::awaitable<void> wait_for_replicas(redis::client& redis, const replica_wait& w,
+                                               std::string_view what);
+
 class task_store {
  public:
   task_store(redis::client& redis, queue_keys keys,
@@ -63,9 +76,15 @@ class task_store {
 
   const queue_keys& keys() const { return keys_; }
 
+  // Every enqueue waits for `w` after its write, and fails (errc::not_replicated) short of it.
+  void set_replica_wait(replica_wait w) { wait_ = w; }
+
   // Creates the tasks as `queued` and their entries, atomically per call (enqueue.lua): all of
   // them, or (a job refused: its task id in use, its body over max_job_bytes) none, with an
-  // error naming the job. A body's top-level `token` is not stored.
+  // error naming the job. A body's top-level `token` is not stored. With a replica wait set,
+  // the write is answered only once that many replicas hold it (else redis::error
+  // not_replicated: the jobs are enqueued on the primary, and a retry with the same
+  // idempotency keys returns them).
   boost::asio::awaitable<std::vector<enqueued>> enqueue(std::vector<new_job> jobs);
   boost::asio::awaitable<enqueued> enqueue(new_job job);
 
@@ -101,6 +120,7 @@ class task_store {
   std::chrono::milliseconds task_ttl_;
   std::uint64_t index_max_;
   std::size_t max_job_bytes_;
+  replica_wait wait_;
 };
 
 // A queued record (`entry_id total account type`, the queued hash's value for a task no worker

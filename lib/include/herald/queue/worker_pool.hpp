@@ -16,6 +16,7 @@
 #include "herald/common/backoff.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/keys.hpp"
+#include "herald/queue/task_store.hpp"
 
 namespace herald::redis {
 class client;
@@ -73,6 +74,9 @@ struct worker_config {
   std::chrono::milliseconds task_ttl = std::chrono::hours(24 * 7);
   // An account's task index keeps its newest this many task ids.
   std::uint64_t task_index_max = queue::task_index_max;
+  // Replicas that must hold a chunk commit of a job with effects before the job goes on
+  // (redis_wait_replicas, redis_wait_ms); 0: no wait.
+  replica_wait replicas;
   // Delay before a job a handler asked to retry runs again (full jitter, by delivery count).
   backoff_policy retry_backoff{std::chrono::seconds(1), std::chrono::minutes(5),
                                backoff_policy::jitter::full};

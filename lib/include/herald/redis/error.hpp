@@ -15,6 +15,7 @@ enum class errc {
   server_error,       // Redis answered with an error reply (its text is in the exception)
   unexpected_reply,   // the reply's type is not the one the caller asked for
   invalid_url,        // a Redis URL that does not parse
+  not_replicated,     // WAIT: fewer replicas than required acknowledged the write in time
 };
 
 const boost::system::error_category& category() noexcept;

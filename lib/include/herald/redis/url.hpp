@@ -3,8 +3,10 @@
 // (the primary that Sentinel names; user and password are the primary's).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/system/result.hpp>
@@ -32,6 +34,11 @@ struct endpoint {
   // The URL again with the password replaced by "***": the only form that may be logged.
   std::string redacted() const;
 };
+
+// The new primary in a Sentinel `+switch-master` message ("<name> <old-ip> <old-port> <new-ip>
+// <new-port>") when it is about `master_name`; nothing otherwise.
+std::optional<std::pair<std::string, unsigned short>> parse_switch_master(
+    std::string_view message, std::string_view master_name);
 
 // Parses a Redis URL; the error's message says what is wrong with it (never echoing a password).
 boost::system::result<endpoint> parse_url(std::string_view url);
