@@ -19,7 +19,8 @@
 // Environment: HERALD_BENCH_DELIVERY_JOBS (10), HERALD_BENCH_DELIVERY_PROFILES (10000 a job),
 // HERALD_BENCH_START_PROFILES (100000, at most the imported ones), HERALD_BENCH_BOT_MESSAGES
 // (20000), HERALD_BENCH_DELIVERY_PEER (1; 0 skips the peer), HERALD_BULLMQ_DELIVERY_DIR (the
-// peer's folder; found above the source tree by default), HERALD_PEER_NODE_MODULES (the peer's
+// peer's folder; by default shared/bench/peers/bullmq-delivery above the binary or the working
+// directory), HERALD_PEER_NODE_MODULES (the peer's
 // npm packages; build/peer-node/node_modules by default).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -440,6 +441,7 @@ int main() {
       jobs, per_job, start_n, bot_n);
   std::fflush(stdout);
 
+  bool checks_failed = false;  // a count off: the figures are printed, the exit code is 1
   counting_leadconverter fake;
   redis_server redis({.tcp = true});
   test::temp_dir dir("herald-delivery-bench");
@@ -485,13 +487,15 @@ int main() {
   const long long sent = task_sum(redis, ids, "sent");
   const long long stored = redis.integer({"GET", "herald:{pdb:bench:1}:seq"});
   if (imp.fake.items != total || distinct != total || imp.fake.bad != 0
-      || sent != static_cast<long long>(total) || stored != static_cast<long long>(total))
+      || sent != static_cast<long long>(total) || stored != static_cast<long long>(total)) {
+    checks_failed = true;
     std::fprintf(stderr,
                  "CHECK FAILED: import_and_start: the fake took %llu items (%zu distinct, %llu "
                  "refused calls), the tasks count %lld sent, Redis holds %lld profiles; "
                  "expected %zu each\n",
                  static_cast<unsigned long long>(imp.fake.items), distinct,
                  static_cast<unsigned long long>(imp.fake.bad), sent, stored, total);
+  }
   const double imp_msgs = static_cast<double>(imp.fake.items) / imp.seconds;
   const double imp_full =
       imp.fake.calls ? static_cast<double>(imp.fake.full) / static_cast<double>(imp.fake.calls) : 0;
@@ -538,10 +542,12 @@ int main() {
     start_bodies.push_back(start_body(13, from, std::min(start_n, from + 10'000)));
   const std::size_t start_jobs = start_bodies.size();
   auto st = run_phase(redis, heraldd, fake, "start", std::move(start_bodies));
-  if (st.fake.items != start_n || fake.distinct() != start_n)
+  if (st.fake.items != start_n || fake.distinct() != start_n) {
+    checks_failed = true;
     std::fprintf(stderr,
                  "CHECK FAILED: start: the fake took %llu items (%zu distinct), expected %zu\n",
                  static_cast<unsigned long long>(st.fake.items), fake.distinct(), start_n);
+  }
   const double start_msgs = static_cast<double>(st.fake.items) / st.seconds;
   std::printf("\n== start: %zu existing profiles in %zu jobs\n", start_n, start_jobs);
   std::printf("  %-44s %10.0f\n", "messages per second", start_msgs);
@@ -564,10 +570,12 @@ int main() {
     bot_bodies.push_back(start_body(14, j * bot_n / bot_jobs, (j + 1) * bot_n / bot_jobs));
   fake.clear_distinct();
   auto bot = run_phase(redis, heraldd, fake, "start", std::move(bot_bodies));
-  if (bot.fake.bot_calls != bot_n || fake.distinct() != bot_n)
+  if (bot.fake.bot_calls != bot_n || fake.distinct() != bot_n) {
+    checks_failed = true;
     std::fprintf(stderr,
                  "CHECK FAILED: bot: the fake took %llu calls (%zu distinct), expected %zu\n",
                  static_cast<unsigned long long>(bot.fake.bot_calls), fake.distinct(), bot_n);
+  }
   const double bot_rate = static_cast<double>(bot.fake.bot_calls) / bot.seconds;
   const long rss_end = bench::peak_rss_kib(heraldd.process().pid());
   const double wrk = run_wrk(fake.bot_url(), 64, 5);
@@ -604,5 +612,5 @@ int main() {
   std::printf("  peak RSS < 128 MiB (%.1f MiB in import_and_start, %.1f MiB whole run): %s\n",
               rss_import / 1024.0, rss_end / 1024.0, verdict(rss_end < 128 * 1024));
   heraldd.terminate();
-  return 0;
+  return checks_failed ? 1 : 0;
 }
