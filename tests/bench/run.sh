@@ -6,6 +6,8 @@
 #   4. queue_bench (when built): heraldd's enqueue and drain rates, commands per job, RSS, ...;
 #      import_bench: profiles imported per second, commands and memory per profile, lookups;
 #      http_client_bench: the outbound HTTP client's requests per second beside wrk -c 64;
+#      delivery_bench: import_and_start, start and leadconverter_bot through heraldd, beside the
+#      BullMQ delivery peer (installed into $build/peer-node) and wrk -c 64;
 #   5. BullMQ and bee-queue with the same N no-op jobs, each on its own fresh redis-server,
 #      and a table of their figures with the goals heraldd is held to (2x the faster peer).
 #
@@ -106,6 +108,19 @@ fi
 if [ -x "$build/tests/bench/http_client_bench" ]; then
   section "http_client_bench"
   bounded "$step_timeout" "$build/tests/bench/http_client_bench"
+fi
+
+# 4d. Delivery through heraldd beside the BullMQ delivery peer (../shared/bench/peers/
+#     bullmq-delivery, its packages in $build/peer-node) and wrk -c 64.
+if [ -x "$build/tests/bench/delivery_bench" ]; then
+  if [ ! -d "$build/peer-node/node_modules/bullmq" ]; then
+    section "npm (the BullMQ delivery peer, into $build/peer-node)"
+    bounded "$step_timeout" npm install --prefix "$build/peer-node" --no-audit --no-fund \
+      --loglevel=error bullmq@6.7.0 ioredis@5.11.1 >&2 || true
+  fi
+  section "delivery_bench"
+  HERALD_PEER_NODE_MODULES=$build/peer-node/node_modules \
+    bounded "$step_timeout" "$build/tests/bench/delivery_bench"
 fi
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; redis-server binds it a moment later).

@@ -576,6 +576,25 @@ class http_client::engine : public std::enable_shared_from_this<engine> {
       self->timer_.cancel();
       return 0;
     }
+    if (timeout_ms == 0) {
+      // "Act at once" (curl asks it on every curl_multi_add_handle): posted, not a timer. A
+      // timer due now becomes the reactor's earliest and costs two timerfd_settime calls, which
+      // was a fifth of heraldd's CPU at one request per message. One post serves every "at
+      // once" asked before it runs.
+      self->timer_.cancel();
+      if (!self->act_posted_) {
+        self->act_posted_ = true;
+        asio::post(self->ex_, [w = self->weak_from_this()] {
+          auto live = w.lock();
+          if (!live) return;
+          live->act_posted_ = false;
+          if (!live->multi_) return;
+          live->act(CURL_SOCKET_TIMEOUT, 0);
+          live->drain();
+        });
+      }
+      return 0;
+    }
     self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
     self->timer_.async_wait([w = self->weak_from_this()](error_code ec) {
       if (ec) return;
@@ -695,7 +714,8 @@ class http_client::engine : public std::enable_shared_from_this<engine> {
   asio::any_io_executor ex_;
   http_client_config config_;
   asio::steady_timer timer_;
-  CURLM* multi_ = nullptr;  // null once stopped
+  bool act_posted_ = false;  // an "act at once" (a zero timeout) is posted
+  CURLM* multi_ = nullptr;   // null once stopped
   std::unordered_map<curl_socket_t, std::shared_ptr<watched_socket>> sockets_;
   std::vector<transfer*> active_;
   std::vector<transfer*> free_;
