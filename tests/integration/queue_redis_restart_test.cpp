@@ -122,6 +122,8 @@ TEST(QueueRedisRestart, FiveRestartsOfRedisDoNotCountAsDeliveries) {
   auto scripted = std::make_shared<scripted_handler>();
   scripted->items = 40;
   scripted->pause = 100ms;  // 4 s of work, one item a chunk
+  // Each chunk asks Redis first: an outage stops the job, and the reconnect resumes it.
+  scripted->reads_redis = true;
   handlers.add("scripted", scripted);
 
   worker_config cfg;

@@ -40,6 +40,8 @@ struct scripted_handler : job_handler {
         co_await t.async_wait(asio::use_awaitable);
       }
       if (ctx.deliveries <= owner->throw_first) throw std::runtime_error("scripted failure");
+      // Like a handler that reads Redis (profiles): a lost connection stops the job.
+      if (owner->reads_redis && ctx.redis) co_await ctx.redis->exec("PING");
       chunk_result r;
       if (ctx.deliveries <= owner->retry_first) {
         r.retry_after = 0ms;
@@ -66,6 +68,7 @@ struct scripted_handler : job_handler {
   std::uint64_t items = 4;
   std::uint64_t throw_first = 0, retry_first = 0;
   std::chrono::milliseconds pause{0};
+  bool reads_redis = false;
   mutable int calls = 0;
   mutable std::vector<std::uint64_t> deliveries_seen;
 };
