@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <string>
@@ -196,10 +198,15 @@ redis_run campaign_through_redis_kills(int redis_kills) {
   fake_leadconverter lc(lc_token);
   fake_webhook hook("hook-secret");
   campaign c(redis, triggers_json, provider_env(lc, hook, 1000));
-  heraldd_process d(c.daemon({"HERALD_CHUNK_SIZE=100", "HERALD_MAX_DELIVERIES=50"}));
-  EXPECT_TRUE(wait_until([&] { return contains(d.log(), "created"); }, 10s)) << d.log();
+  const auto options = c.daemon({"HERALD_CHUNK_SIZE=100", "HERALD_MAX_DELIVERIES=50"});
+  std::optional<heraldd_process> loader(options);  // saves the triggers
+  EXPECT_TRUE(wait_until([&] { return contains(loader->log(), "created"); }, 10s)) << loader->log();
+  EXPECT_EQ(loader->terminate(), 0);
+  loader.reset();
+  // The whole campaign is queued before the heraldd under test starts: its clock starts there.
   const auto ids = c.enqueue_imports(13, r_jobs, r_per_job);
   const auto started = clock::now();
+  heraldd_process d(options);
   redis_run run;
   for (int k = 0; k < redis_kills; ++k) {
     const auto base = lc.distinct();
@@ -239,6 +246,7 @@ redis_run campaign_through_redis_kills(int redis_kills) {
   EXPECT_EQ(c.dead(), 0);
   EXPECT_EQ(d.terminate(), 0) << d.log();
   run.log = d.log();
+  if (const char* keep = std::getenv("HERALD_TEST_KEEP_LOG")) std::ofstream(keep) << run.log;
   return run;
 }
 
