@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -190,6 +191,22 @@ struct redis_run {
   std::string log;  // heraldd's
 };
 
+// The keys the fake took more than once, with how long after the first each came again.
+std::string repeated(const fake_provider& fake) {
+  std::map<std::string, clock::time_point> first;
+  std::string out;
+  int shown = 0;
+  for (const auto& d : fake.deliveries()) {
+    auto [it, fresh] = first.emplace(d.key, d.at);
+    if (fresh || ++shown > 20) continue;
+    out += " " + d.key + " (+"
+           + std::to_string(
+               std::chrono::duration_cast<std::chrono::milliseconds>(d.at - it->second).count())
+           + " ms)";
+  }
+  return out;
+}
+
 redis_run campaign_through_redis_kills(int redis_kills) {
   constexpr int r_jobs = 4, r_per_job = 2500, r_items = r_jobs * r_per_job;
   redis_server redis({.tcp = false,
@@ -235,13 +252,16 @@ redis_run campaign_through_redis_kills(int redis_kills) {
   run.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
 
   EXPECT_EQ(lc.distinct(), static_cast<std::size_t>(r_items)) << "a message was lost";
-  EXPECT_EQ(lc.duplicates(), 0u) << "a message was sent twice";
+  EXPECT_EQ(lc.duplicates(), 0u) << "a message was sent twice:" << repeated(lc) << "\n" << d.log();
   EXPECT_EQ(lc.delivered(), static_cast<std::size_t>(r_items));
   for (const auto& id : ids) {
     EXPECT_EQ(c.field(id, "status"), "completed") << id;
     EXPECT_EQ(c.counter(id, "processed"), r_per_job) << id;
     EXPECT_EQ(c.counter(id, "sent"), r_per_job) << id;
     EXPECT_EQ(c.counter(id, "failed"), 0) << id;
+    if (redis_kills > 0)
+      std::printf("  task %s: %lld deliveries\n", id.c_str(),
+                  static_cast<long long>(c.counter(id, "deliveries")));
   }
   EXPECT_EQ(c.dead(), 0);
   EXPECT_EQ(d.terminate(), 0) << d.log();
