@@ -252,7 +252,9 @@ redis_run campaign_through_redis_kills(int redis_kills) {
   run.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
 
   EXPECT_EQ(lc.distinct(), static_cast<std::size_t>(r_items)) << "a message was lost";
-  EXPECT_EQ(lc.duplicates(), 0u) << "a message was sent twice:" << repeated(lc) << "\n" << d.log();
+  EXPECT_EQ(lc.duplicates(), 0u) << "a message was sent twice:" << repeated(lc) << "\n"
+                                 << d.log() << "\nredis-server:\n"
+                                 << read_text(redis.dir() / "redis.log");
   EXPECT_EQ(lc.delivered(), static_cast<std::size_t>(r_items));
   for (const auto& id : ids) {
     EXPECT_EQ(c.field(id, "status"), "completed") << id;
