@@ -261,7 +261,15 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         continue;
       }
       if (entries.empty()) continue;
-      co_await start_entries(std::move(entries), true);
+      // Reserved at once, as resume_own() does: until start.lua has answered and they run,
+      // another pool of this process (the same consumer) may read them from the consumer's
+      // pending list in its resume_own(), and the job would run twice, sending twice.
+      std::erase_if(entries, [&](const entry& e) { return !config_.running->insert(e.id); });
+      std::vector<std::string> ids;
+      for (const auto& e : entries) ids.push_back(e.id);
+      if (!entries.empty()) co_await start_entries(std::move(entries), true);
+      for (const auto& id : ids)
+        if (!running_entries_.contains(id)) config_.running->erase(id);
     }
   }
 
@@ -316,6 +324,17 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
 
   void warn_once(std::string_view what, boost::system::error_code ec, const redis::reply& r) {
     warn_once(what, ec == redis::errc::server_error ? r.str() : ec.message());
+  }
+  // Redis cannot answer for now, though the command itself is fine: it is loading its data
+  // after a restart (a connection made while it loads), running a busy script, or a failover
+  // is under way. Asked again, it answers.
+  static bool unavailable(const redis::error& ex) {
+    if (connection_trouble(ex.code())) return true;
+    if (ex.code() != redis::errc::server_error) return false;
+    const std::string_view what = ex.what();
+    for (std::string_view reply : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY"})
+      if (what.starts_with(reply)) return true;
+    return false;
   }
   static bool connection_trouble(boost::system::error_code ec) {
     return ec == redis::errc::not_connected || ec == redis::errc::connection_lost
@@ -532,6 +551,12 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         std::string error;
         try {
           r = co_await job->run(ctx, cursor, end);
+        } catch (const redis::error& ex) {
+          // Redis went away under the handler (before anything of the chunk went out, or its
+          // sends would wait out Redis): not the job's failure. Taken back by resume_own() as
+          // soon as Redis answers, below; left for a claimer it would wait claim_idle.
+          if (unavailable(ex)) throw;
+          error = ex.what();
         } catch (const std::exception& ex) {
           error = ex.what();
           if (error.empty()) error = "the handler failed";
@@ -573,7 +598,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     } catch (const redis::error& ex) {
       // Redis went away: the client logs the outage once, and resume_own() says what it took
       // back; a line per job would be hundreds in one outage.
-      auto level = connection_trouble(ex.code()) ? spdlog::level::debug : spdlog::level::warn;
+      auto level = unavailable(ex) ? spdlog::level::debug : spdlog::level::warn;
       spdlog::log(level, "task {}: stopped, resumed once Redis answers: {}", e.task_id, ex.what());
       resume_wanted_ = true;
     } catch (const std::exception& ex) {
@@ -597,7 +622,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       try {
         co_return co_await commit(e, begin, end, r, final, begins, total);
       } catch (const redis::error& ex) {
-        if (!connection_trouble(ex.code())) throw;
+        if (!unavailable(ex)) throw;
         failure = ex.what();
       }
       spdlog::debug("task {}: commit of items {}..{} waits for Redis: {}", e.task_id, begin, end,
@@ -840,13 +865,18 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         std::vector<entry> entries;
         collect_entries(a.at(1), entries);
         // What this process runs already only looked idle (the process was stopped, say): it is
-        // still ours, and never started twice.
-        std::erase_if(entries, [&](const entry& e) { return config_.running->contains(e.id); });
+        // still ours, and never started twice. The rest is reserved at once, as in read_loop():
+        // claimed, it is pending under this consumer, where another pool's resume_own() looks.
+        std::erase_if(entries, [&](const entry& e) { return !config_.running->insert(e.id); });
         if (!entries.empty()) {
           stats_.claimed += entries.size();
           spdlog::info("queue: claimed {} jobs idle for over {} ms", entries.size(),
                        config_.claim_idle.count());
+          std::vector<std::string> ids;
+          for (const auto& e : entries) ids.push_back(e.id);
           co_await start_entries(std::move(entries), false);
+          for (const auto& id : ids)
+            if (!running_entries_.contains(id)) config_.running->erase(id);
         }
         cursor = a.at(0).str();
         if (cursor == "0-0") break;
