@@ -199,6 +199,11 @@ class worker_threads {
     config.running = std::make_shared<herald::queue::running_entries>();
     consumer_ = config.consumer;
     config.workers = std::max<std::size_t>(1, config.workers / threads);
+    // A provider's `concurrency` is heraldd's: each thread's dispatcher gets its share.
+    auto providers = delivery.providers;
+    for (auto& p : providers)
+      if (p.concurrency > 0)
+        p.concurrency = std::max<std::uint64_t>(1, (p.concurrency + threads - 1) / threads);
     for (std::size_t i = 0; i < threads; ++i) {
       auto s = std::make_unique<shard>();
       auto cfg = redis;
@@ -207,7 +212,7 @@ class worker_threads {
       cfg.client_name += "-reader";
       cfg.command_timeout += config.block;
       s->blocking.emplace(s->io.get_executor(), cfg);
-      s->delivery.emplace(s->io.get_executor(), *s->shared, delivery.prefix, delivery.providers,
+      s->delivery.emplace(s->io.get_executor(), *s->shared, delivery.prefix, providers,
                           delivery.health, delivery.settings);
       s->sender.emplace(*s->shared, *s->delivery,
                         herald::triggers::scheduled_sender_config{.prefix = delivery.prefix});
