@@ -21,8 +21,8 @@ case $name in
   job)
     sources="profiles/import.cpp profiles/profile.cpp profiles/normalize.cpp profiles/matching.cpp
              log/log.cpp common/json.cpp common/json_keys.cpp providers/message.cpp
-             delivery/provider_config.cpp queue/task.cpp"
-    libs="-lsimdjson -lutf8proc -lidn2 -lspdlog -lfmt -lboost_url" ;;
+             delivery/provider_config.cpp queue/task.cpp asio/asio_impl.cpp"
+    libs="-lsimdjson -lutf8proc -lidn2 -lspdlog -lfmt -lboost_url -lssl -lcrypto -lpthread" ;;
   http_request)
     sources="http/request_checks.cpp http/router.cpp http/message.cpp common/json.cpp asio/asio_impl.cpp
              asio/beast_impl.cpp"
