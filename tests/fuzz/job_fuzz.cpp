@@ -37,9 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!std::string_view(e.what()).starts_with("body")) std::abort();
     }
   }
-  for (auto kind : {delivery::provider_kind::leadconverter_messages,
-                    delivery::provider_kind::leadconverter_bot,
-                    delivery::provider_kind::chatbot_telegram, delivery::provider_kind::webhook}) {
+  for (auto kind :
+       {delivery::provider_kind::leadconverter_messages, delivery::provider_kind::leadconverter_bot,
+        delivery::provider_kind::chatbot_telegram, delivery::provider_kind::webhook}) {
     try {
       (void)providers::parse_send_item(kind, text, 3);
     } catch (const std::invalid_argument& e) {
