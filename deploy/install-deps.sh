@@ -10,7 +10,8 @@ packages=(
   libsystemd-dev libssl-dev libcurl4-openssl-dev
   redis-server redis-tools redis-sentinel
   geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
-  curl procps wrk clang-14 libfuzzer-14-dev
+  curl procps wrk clang-14 libfuzzer-14-dev libpugixml-dev
+  prometheus chromium chromium-driver python3-selenium
 )
 
 missing=()
