@@ -17,6 +17,7 @@
 #include "herald/cli/target.hpp"
 #include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
+#include "support/secrets.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 
@@ -56,7 +57,7 @@ std::string attacker_address(std::size_t i) {
 
 std::filesystem::path write_tokens(const temp_dir& dir) {
   const auto path = dir / "tokens";
-  std::ofstream(path) << "default " << auth::hash_token_hex(token) << "\n";
+  std::ofstream(path) << "default " << auth::hash_token_hex(secret(token)) << "\n";
   return path;
 }
 
@@ -173,14 +174,14 @@ TEST_F(HttpAbuse, SlowlorisClientsAreCutAtTheReadDeadlineWhileStatusAnswers) {
   std::vector<bool> closed(clients, false);
   std::size_t open = clients;
   clock_type::duration last_close{};
-  // A byte a second from each, status asked every 50 ms, until all are cut (or 10 s).
-  auto next_byte = started + 1s;
+  // A byte every 2 s from each, status asked every 50 ms, until all are cut (or 10 s).
+  auto next_byte = started + 2s;
   while (open > 0 && clock_type::now() - started < 10s) {
     if (clock_type::now() >= next_byte) {
       for (std::size_t i = 0; i < clients; ++i) {
         if (!closed[i]) slow[i]->send("a");
       }
-      next_byte += 1s;
+      next_byte += 2s;
     }
     const auto [status, took] = timed_status();
     EXPECT_EQ(status, 200);
@@ -202,6 +203,7 @@ TEST_F(HttpAbuse, SlowlorisClientsAreCutAtTheReadDeadlineWhileStatusAnswers) {
   ASSERT_FALSE(latencies.empty());
   const double p99 = latencies[latencies.size() * 99 / 100];
   const double worst = latencies.back();
+  EXPECT_LT(p99, 50.0) << "status requests slowed by the attack";
   EXPECT_LT(worst, 1000.0);
   std::cout << "[ abuse ] " << clients << " slowloris clients all cut " << ms(last_close)
             << " ms after the last connected (read deadline 3 s); " << latencies.size()

@@ -12,6 +12,7 @@
 #include "herald/cli/target.hpp"
 #include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
+#include "support/secrets.hpp"
 #include "support/process.hpp"
 
 namespace herald::test {
@@ -25,8 +26,8 @@ constexpr auto other_token = "tok-other";
 // The tokens file of the accounts "default" and "other", written before heraldd starts.
 std::filesystem::path write_tokens(const temp_dir& dir) {
   const auto path = dir / "tokens";
-  std::ofstream(path) << "default " << auth::hash_token_hex(default_token) << "\n"
-                      << "other " << auth::hash_token_hex(other_token) << "\n";
+  std::ofstream(path) << "default " << auth::hash_token_hex(secret(default_token)) << "\n"
+                      << "other " << auth::hash_token_hex(secret(other_token)) << "\n";
   return path;
 }
 

@@ -39,6 +39,8 @@ constexpr auto ok_body = R"({"error": 0, "error_text": "Successful operation"})"
 constexpr auto too_large_body =
     R"({"error": 400, "error_debug": "http: request body too large", "error_text": "Invalid request"})";
 
+constexpr std::size_t big_reply_pad = 64 * 1024 * 1024;
+
 std::string get(std::string_view target, std::string_view version = "HTTP/1.1",
                 std::string_view extra = {}) {
   return "GET " + std::string(target) + " " + std::string(version) + "\r\nHost: test\r\n"
@@ -71,6 +73,12 @@ class http_server_test : public ::testing::Test {
                [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
                  throw std::runtime_error("the handler failed on purpose");
                  co_return herald::http::json_reply(bhttp::status::ok, ok_body);
+               });
+    // A reply far larger than loopback's socket buffers can hold.
+    routes.add(bhttp::verb::get, "/big",
+               [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+                 co_return herald::http::json_reply(
+                     bhttp::status::ok, R"({"pad": ")" + std::string(big_reply_pad, 'x') + "\"}");
                });
     // Answers once the test cancels release_.
     routes.add(bhttp::verb::get, "/hold",
@@ -414,6 +422,28 @@ TEST_F(http_server_test, over_the_connection_cap_a_client_gets_503_until_one_clo
   auto res = b.read_response(5s);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(http_server_test, a_client_that_never_reads_its_reply_is_dropped_at_the_write_deadline) {
+  server_config cfg;
+  cfg.write_timeout = 1s;
+  start(cfg);
+  auto reader_that_never_reads = connect();
+  ASSERT_TRUE(reader_that_never_reads.send(get("/big")));
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 1; }, 5s));
+  const auto started = clock_type::now();
+  // Meanwhile other clients are served.
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);
+  // The socket buffers fill, the write stalls, and the deadline closes the connection.
+  ASSERT_TRUE(wait_until([&] { return server_->active_connections() == 0; }, 10s))
+      << "the connection of a client that never reads is still open";
+  const auto dropped_after = clock_type::now() - started;
+  EXPECT_LT(dropped_after, 5s);
+  // What reached the client is a cut-off reply, then the close.
+  const auto got = reader_that_never_reads.read_until_close(10s);
+  EXPECT_TRUE(reader_that_never_reads.peer_closed());
+  EXPECT_LT(got.size(), big_reply_pad);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);
 }
 
 TEST_F(http_server_test, refusals_are_bounded_too) {

@@ -5,6 +5,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "support/secrets.hpp"
+
 namespace herald::test {
 
 using namespace std::chrono_literals;
@@ -22,6 +24,7 @@ heraldd_process::~heraldd_process() {
     process_->wait_for(5s);
     for (pid_t p : redis) ::kill(p, SIGKILL);
   }
+  if (process_) archive_heraldd_log(state_ / "heraldd.log");
 }
 
 void heraldd_process::start() {
@@ -32,6 +35,7 @@ void heraldd_process::start() {
   env.insert(env.end(), opts_.extra_env.begin(), opts_.extra_env.end());
   std::vector<std::string> argv{HERALD_HERALDD};
   argv.insert(argv.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  record_secrets(env, argv);
   process_ = std::make_unique<child_process>(argv, env, state_ / "heraldd.log");
   if (!opts_.wait_until_listening) return;
   std::regex listening(R"(listening on http://127\.0\.0\.1:([0-9]+))");
