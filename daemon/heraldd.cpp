@@ -24,6 +24,7 @@
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
 #include "herald/api/trigger_routes.hpp"
+#include "herald/auth/request_limit.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/delivery/dispatcher.hpp"
@@ -332,6 +333,11 @@ class heraldd {
         config_(std::move(loaded.config)),
         tokens_(config_.tokens_file.empty() ? herald::auth::token_table()
                                             : herald::auth::token_table(config_.tokens_file)) {
+    if (config_.api_rate_per_s > 0) {
+      const auto burst = config_.api_burst > 0 ? config_.api_burst : config_.api_rate_per_s;
+      tokens_.set_request_limit(std::make_shared<herald::auth::request_limit>(
+          static_cast<double>(config_.api_rate_per_s), burst));
+    }
     if (config_.tokens_file.empty())
       spdlog::warn("no tokens_file configured: the API refuses every token");
     else

@@ -377,6 +377,14 @@ const std::vector<option>& options() {
                    c.tokens_file = std::string(text);
                    return std::nullopt;
                  }});
+    t.push_back(count_option("api_rate_per_s",
+                             "API requests a second one account may make of this heraldd (over "
+                             "it: 429 with Retry-After); 0: no limit",
+                             &daemon_config::api_rate_per_s, 0, 1'000'000));
+    t.push_back(count_option("api_burst",
+                             "API requests an account may make at once after a quiet spell; 0: "
+                             "a second's worth of api_rate_per_s",
+                             &daemon_config::api_burst, 0, 1'000'000));
     t.push_back(count_option("max_job_items",
                              "items one job may hold (an import_and_start job's data list)",
                              &daemon_config::max_job_items, 1, 10'000'000));

@@ -106,6 +106,10 @@ struct daemon_config {
   std::chrono::milliseconds consumer_idle_max = std::chrono::minutes(10);
   // The API tokens file (SHA-256 hashes per account); empty: no tokens, the API refuses all.
   std::filesystem::path tokens_file;
+  // Each account's API requests a second on this heraldd (0: no limit), and how many may come at
+  // once after a quiet spell (0: as many as a second's rate). Over it: 429 with Retry-After.
+  std::uint64_t api_rate_per_s = 0;
+  std::uint64_t api_burst = 0;
   // Items one job may hold (an import_and_start job's `data`).
   std::uint64_t max_job_items = 10'000;
   // What one imported profile may hold; an item over a limit fails alone, naming it.
