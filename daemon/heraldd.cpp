@@ -469,6 +469,9 @@ class heraldd {
     auto check_bearer = [this](const herald::http::request_header& header) {
       return herald::api::refuse_unknown_bearer(tokens_, header);
     };
+    // The routes served, for a reader of the log and for the contract test (proto/openapi.yaml).
+    for (const auto& r : routes.routes())
+      spdlog::debug("http: route {} {}", std::string(beast_http::to_string(r.method)), r.path);
     auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes),
                                                        std::move(check_bearer));
     asio::ip::tcp::endpoint bound;

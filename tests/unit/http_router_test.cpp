@@ -104,6 +104,23 @@ TEST(http_router, the_first_route_added_wins) {
   EXPECT_EQ(dispatch(routes, bhttp::verb::get, "/items/special").body(), "any");
 }
 
+TEST(http_router, lists_its_routes_in_the_order_added) {
+  router routes;
+  EXPECT_TRUE(routes.routes().empty());
+  routes.add(bhttp::verb::post, "/api/v1/{token}/bot.startWithVariables", answer_with("bot"));
+  routes.add(bhttp::verb::get, "/healthz", answer_with("alive"));
+  routes.add(bhttp::verb::post, "/healthz", answer_with("post"));
+  const std::vector<router::route_key> expected{
+      {bhttp::verb::post, "/api/v1/{token}/bot.startWithVariables"},
+      {bhttp::verb::get, "/healthz"},
+      {bhttp::verb::post, "/healthz"}};
+  EXPECT_EQ(routes.routes(), expected);
+  // A refused route is not listed.
+  EXPECT_THROW(routes.add(bhttp::verb::get, "/healthz", answer_with("again")),
+               std::invalid_argument);
+  EXPECT_EQ(routes.routes().size(), 3u);
+}
+
 TEST(http_router, rejects_malformed_and_duplicate_routes) {
   router routes;
   routes.add(bhttp::verb::get, "/a", answer_with("a"));

@@ -99,6 +99,13 @@ void router::add(beast_http::verb method, std::string path, route_handler handle
   routes_.push_back({method, std::move(path), std::move(handler)});
 }
 
+std::vector<router::route_key> router::routes() const {
+  std::vector<route_key> keys;
+  keys.reserve(routes_.size());
+  for (const auto& r : routes_) keys.push_back({r.method, r.path});
+  return keys;
+}
+
 router::match_result router::match(beast_http::verb method, std::string_view target) const {
   match_result result;
   const std::string_view path = target_path(target);

@@ -35,6 +35,14 @@ class router {
   // The handler's response, or the 404/405 envelope. A handler's exception propagates.
   boost::asio::awaitable<response> dispatch(const request& req) const;
 
+  struct route_key {
+    boost::beast::http::verb method;
+    std::string path;  // the pattern as added, {name} segments and all
+    bool operator==(const route_key&) const = default;
+  };
+  // Every route, in the order added: what the contract test compares with proto/openapi.yaml.
+  std::vector<route_key> routes() const;
+
  private:
   struct route {
     boost::beast::http::verb method;
