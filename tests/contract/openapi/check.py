@@ -378,11 +378,17 @@ def check_live(routes_file, base_url):
         if (method, normalized(path)) not in served:
             continue
         params = SPEC["paths"][path].get("parameters", []) + op.get("parameters", [])
-        if "{" in path:
-            fail(f"{method} {path}", "path parameters: not sent by check.py yet")
+        target = path
+        for p in map(deref, params):
+            values = example_values(p, p["name"]) if p.get("in") == "path" else []
+            if values:
+                target = target.replace("{" + p["name"] + "}",
+                                        urllib.parse.quote(str(values[0][1]), safe=""))
+        if "{" in target:
+            fail(f"{method} {path}", "a path parameter without an example")
             continue
         query = query_of(params)
-        target = path + ("?" + query if query else "")
+        target += "?" + query if query else ""
         headers = {"Authorization": "Bearer " + token} if token else {}
         requests = []
         body = deref(op.get("requestBody"))
@@ -406,6 +412,7 @@ def check_live(routes_file, base_url):
                 h["Content-Type"] = media
             status, content_type, reply = send(base_url, method, target, h, data)
             sent += 1
+            print(f"  {where}: {status}")
             if status in REFUSALS:
                 fail(where, f"refused: {status} {reply[:300]}")
             check_reply(where, op, status, content_type, reply)
