@@ -17,6 +17,7 @@
 #include "support/heraldd.hpp"
 #include "support/json_doc.hpp"
 #include "support/process.hpp"
+#include "support/redis_server.hpp"
 #include "support/secrets.hpp"
 
 namespace herald::test {
@@ -249,6 +250,47 @@ TEST_F(OpenApi, RealRepliesFitTheSchemas) {
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(contains(out, "checked " + std::to_string(replies_) + " replies: 0 failure(s)"))
       << out;
+}
+
+// 503: Redis stops answering (SIGSTOP) under a running heraldd.
+TEST(OpenApiUnavailable, RedisFailuresAnswer503InTheEnvelope) {
+  temp_dir dir("herald-openapi-503");
+  redis_server redis;
+  heraldd_process heraldd({.redis_url = redis.url(),
+                           .extra_env = {"HERALD_TOKENS_FILE=" + write_tokens(dir).string(),
+                                         "HERALD_REDIS_COMMAND_TIMEOUT=300ms"},
+                           .extra_args = {},
+                           .wait_until_listening = true});
+  std::ofstream manifest(dir / "replies.tsv");
+  int n = 0;
+  auto record = [&](const std::string& operation, const http_response& reply) {
+    const auto file = "reply-" + std::to_string(++n) + ".txt";
+    std::ofstream(dir / file) << reply.body;
+    manifest << operation << '\t' << reply.status << '\t' << reply.header("Content-Type") << '\t'
+             << file << '\n';
+  };
+  const std::vector<std::pair<std::string, std::string>> bearer{
+      {"Authorization", std::string("Bearer ") + example_token}};
+
+  redis.pause();
+  const auto status = heraldd.post("/api/v1.1/tasks/status", R"({"task_id": "t1"})", bearer);
+  record("POST\t/api/v1.1/tasks/status", status);
+  const auto profile =
+      heraldd.post("/api/v1.1/profiles/get", R"({"email": "a@example.com"})", bearer);
+  record("POST\t/api/v1.1/profiles/get", profile);
+  const auto ready = heraldd.get("/readyz");
+  record("GET\t/readyz", ready);
+  redis.resume();
+
+  EXPECT_EQ(status.status, 503) << status.body;
+  EXPECT_EQ(status.header("Retry-After"), "1");
+  EXPECT_EQ(profile.status, 503) << profile.body;
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  manifest.close();
+  const auto [code, out] = run_check(dir, {"replies", (dir / "replies.tsv").string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(contains(out, "checked 3 replies: 0 failure(s)")) << out;
+  EXPECT_EQ(heraldd.terminate(), 0) << heraldd.log();
 }
 
 }  // namespace
