@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -290,6 +291,35 @@ TEST(OpenApiUnavailable, RedisFailuresAnswer503InTheEnvelope) {
   const auto [code, out] = run_check(dir, {"replies", (dir / "replies.tsv").string()});
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(contains(out, "checked 3 replies: 0 failure(s)")) << out;
+  EXPECT_EQ(heraldd.terminate(), 0) << heraldd.log();
+}
+
+// 429: an account over api_rate_per_s.
+TEST(OpenApiRateLimit, OverTheAccountsLimitAnswers429InTheEnvelope) {
+  temp_dir dir("herald-openapi-429");
+  heraldd_process heraldd({.redis_url = "",
+                           .extra_env = {"HERALD_TOKENS_FILE=" + write_tokens(dir).string(),
+                                         "HERALD_API_RATE_PER_S=1", "HERALD_API_BURST=1"},
+                           .extra_args = {},
+                           .wait_until_listening = true});
+  const std::vector<std::pair<std::string, std::string>> bearer{
+      {"Authorization", std::string("Bearer ") + example_token}};
+  std::ofstream manifest(dir / "replies.tsv");
+  std::optional<http_response> refused;
+  for (int i = 0; i < 5 && !refused; ++i) {
+    auto reply = heraldd.post("/api/v1.1/tasks/status", R"({"task_id": "t1"})", bearer);
+    const auto file = "reply-" + std::to_string(i) + ".txt";
+    std::ofstream(dir / file) << reply.body;
+    manifest << "POST\t/api/v1.1/tasks/status\t" << reply.status << '\t'
+             << reply.header("Content-Type") << '\t' << file << '\n';
+    if (reply.status == 429) refused = std::move(reply);
+  }
+  manifest.close();
+  ASSERT_TRUE(refused) << "five requests at once, at 1 a second, and none refused";
+  EXPECT_FALSE(refused->header("Retry-After").empty());
+  const auto [code, out] = run_check(dir, {"replies", (dir / "replies.tsv").string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(contains(out, " 0 failure(s)")) << out;
   EXPECT_EQ(heraldd.terminate(), 0) << heraldd.log();
 }
 
