@@ -258,9 +258,14 @@ TEST_F(leadconverter_api_test, an_unknown_token_is_401_before_the_body_is_read) 
 
 TEST_F(leadconverter_api_test, an_idempotency_key_returns_the_first_task) {
   const std::string target = send_path(acme_token) + "?batch[0][subscriber_id]=1&batch[0][text]=a";
-  auto first = accepted(call(target, {}, {}, {{"Idempotency-Key", "order-77"}}));
-  auto again = accepted(call(target, {}, {}, {{"Idempotency-Key", "order-77"}}));
-  EXPECT_EQ(first, again);
+  auto first_reply = call(target, {}, {}, {{"Idempotency-Key", "order-77"}});
+  auto again_reply = call(target, {}, {}, {{"Idempotency-Key", "order-77"}});
+  EXPECT_EQ(accepted(first_reply), accepted(again_reply));
+  EXPECT_FALSE(first_reply.has_header("Idempotent-Replayed"));
+  EXPECT_EQ(again_reply.header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(jobs().size(), 1u);
+  EXPECT_EQ(refused(call(target, {}, {}, {{"Idempotency-Key", std::string(201, 'k')}})),
+            "Idempotency-Key: must be 1 to 200 characters, got 201");
   EXPECT_EQ(jobs().size(), 1u);
 }
 

@@ -265,15 +265,21 @@ asio::awaitable<http::response> enqueue_send(const route_context& c, const http:
                                              const std::string& account,
                                              const std::string& provider,
                                              const std::vector<std::string>& messages) {
+  // As the other enqueue routes take it (proto/http-api.md): 1 to 200 characters, no control
+  // characters; a repeat answers the first call's task with Idempotent-Replayed: true.
   std::string key;
   if (req.count("Idempotency-Key") > 1)
-    co_return bad_request("Idempotency-Key: given more than once");
+    co_return bad_request("Idempotency-Key: given more than once; send one key");
   if (auto it = req.find("Idempotency-Key"); it != req.end()) {
     key = std::string(it->value());
-    bool printable = !key.empty() && key.size() <= 200;
-    for (unsigned char ch : key) printable = printable && ch > 0x20 && ch < 0x7f;
-    if (!printable)
-      co_return bad_request("Idempotency-Key: must be 1 to 200 printable ASCII characters");
+    std::size_t chars = 0;
+    for (unsigned char ch : key) chars += (ch & 0xC0) != 0x80;
+    if (chars == 0 || chars > 200)
+      co_return bad_request("Idempotency-Key: must be 1 to 200 characters, got "
+                            + std::to_string(chars));
+    for (unsigned char ch : key)
+      if (ch < 0x20 || ch == 0x7f)
+        co_return bad_request("Idempotency-Key: must not hold control characters");
   }
   queue::new_job job;
   job.type = "send";
@@ -292,7 +298,9 @@ asio::awaitable<http::response> enqueue_send(const route_context& c, const http:
   } catch (const std::invalid_argument& e) {
     co_return bad_request(e.what());
   }
-  co_return accepted(done.task_id);
+  auto res = accepted(done.task_id);
+  if (!done.created) res.set("Idempotent-Replayed", "true");
+  co_return res;
 }
 
 asio::awaitable<http::response> post_send(const route_context& c, const http::request& req) {
