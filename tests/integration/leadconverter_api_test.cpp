@@ -102,7 +102,9 @@ class leadconverter_api_test : public herald::test::api_server_fixture {
     EXPECT_EQ(d.str("/code"), code);
     EXPECT_EQ(d.integer("/error"), status);
     EXPECT_EQ(d.str("/message"), d.str("/error_debug"));
-    if (status == 400) EXPECT_EQ(d.str("/error_text"), "Invalid request");
+    if (status == 400) {
+      EXPECT_EQ(d.str("/error_text"), "Invalid request");
+    }
     return d.str("/error_debug");
   }
 
@@ -234,7 +236,7 @@ TEST_F(leadconverter_api_test, a_body_neither_json_nor_a_form_is_415) {
 }
 
 TEST_F(leadconverter_api_test, an_unknown_token_is_401_before_the_body_is_read) {
-  for (const std::string path : {send_path("wrong-token"), bot_path("wrong-token")}) {
+  for (const std::string& path : {send_path("wrong-token"), bot_path("wrong-token")}) {
     herald::test::raw_connection conn("127.0.0.1", port_);
     ASSERT_TRUE(conn.send("POST " + path
                           + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

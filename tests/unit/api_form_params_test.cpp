@@ -36,7 +36,7 @@ TEST(form_params, the_seed_002_variables_keep_their_order) {
   EXPECT_EQ(
       json_of("subscriber_id=1&bot_id=12&variable[var_2]=123&variable[var_1]=qwe&forced=true"),
       R"({"subscriber_id":"1","bot_id":"12","variable":{"var_2":"123","var_1":"qwe"},)"
-      R"("forced":"true"}})");
+      R"("forced":"true"})");
 }
 
 TEST(form_params, percent_encoded_cyrillic_and_plus_as_space) {

@@ -3,9 +3,11 @@
 #include <simdjson.h>
 
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -30,6 +32,13 @@ namespace dom = simdjson::dom;
 
 constexpr std::string_view send_path = "/api/v1/{token}/broadcasting.sendMessageBatch";
 constexpr std::string_view bot_path = "/api/v1/{token}/bot.startWithVariables";
+
+// The fields each route and item takes (arrays here: GCC 12 cannot keep an initializer_list in a
+// coroutine frame).
+constexpr std::array<std::string_view, 1> send_fields{"batch"};
+constexpr std::array<std::string_view, 3> item_fields{"subscriber_id", "text", "file_uuid"};
+constexpr std::array<std::string_view, 6> bot_fields{"bot_id",     "subscriber_id", "user_id",
+                                                     "channel_id", "variable",      "forced"};
 
 // A refusal in both dialects: LeadConverter's {"result": "error", "code", "message"} and Herald's
 // envelope, with the same text in message and error_debug.
@@ -195,7 +204,7 @@ std::optional<http::response> read_id(dom::object o, std::string_view name,
       return bad_request(field + ": " + rule + ", at least 0");
     out = e.is_int64() ? std::to_string(std::int64_t(e)) : std::to_string(std::uint64_t(e));
   } else if (e.is_string()) {
-    std::string s(std::string_view(e));
+    std::string s{std::string_view(e)};
     if (s.empty()) return bad_request(field + ": must not be empty");
     if (integer && s.find_first_not_of("0123456789") != std::string::npos)
       return bad_request(field + ": " + rule + ", not \"" + s.substr(0, 40) + "\"");
@@ -225,7 +234,7 @@ std::optional<http::response> read_text(dom::object o, std::string_view name,
 
 // Only `known` keys in `o`; else the refusal naming the first other one.
 std::optional<http::response> only_fields(dom::object o, const std::string& prefix,
-                                          std::initializer_list<std::string_view> known,
+                                          std::span<const std::string_view> known,
                                           std::string_view what) {
   for (auto [k, v] : o) {
     (void)v;
@@ -271,7 +280,7 @@ asio::awaitable<http::response> enqueue_send(const route_context& c, const http:
   if (req.count("Idempotency-Key") > 1)
     co_return bad_request("Idempotency-Key: given more than once; send one key");
   if (auto it = req.find("Idempotency-Key"); it != req.end()) {
-    key = std::string(it->value());
+    key.assign(it->value().data(), it->value().size());
     std::size_t chars = 0;
     for (unsigned char ch : key) chars += (ch & 0xC0) != 0x80;
     if (chars == 0 || chars > 200)
@@ -315,7 +324,7 @@ asio::awaitable<http::response> post_send(const route_context& c, const http::re
                           false);
   request_params params;
   if (auto bad = read_params(req, c.cfg.form, params)) co_return std::move(*bad);
-  if (auto bad = only_fields(params.root, "", {"batch"},
+  if (auto bad = only_fields(params.root, "", send_fields,
                              "sendMessageBatch takes batch: [{subscriber_id, text?, file_uuid?}]"))
     co_return std::move(*bad);
   dom::element batch_element;
@@ -340,7 +349,7 @@ asio::awaitable<http::response> post_send(const route_context& c, const http::re
     dom::object item;
     if (e.get(item) != simdjson::SUCCESS)
       co_return bad_request(prefix + ": must be an object {subscriber_id, text?, file_uuid?}");
-    if (auto bad = only_fields(item, prefix + ".", {"subscriber_id", "text", "file_uuid"},
+    if (auto bad = only_fields(item, prefix + ".", item_fields,
                                "an item takes subscriber_id, text and file_uuid"))
       co_return std::move(*bad);
     std::optional<std::string> subscriber, text, file;
@@ -397,10 +406,9 @@ asio::awaitable<http::response> post_bot(const route_context& c, const http::req
   request_params params;
   if (auto bad = read_params(req, c.cfg.form, params)) co_return std::move(*bad);
   const auto& o = params.root;
-  if (auto bad = only_fields(
-          o, "", {"bot_id", "subscriber_id", "user_id", "channel_id", "variable", "forced"},
-          "bot.startWithVariables takes bot_id, subscriber_id or user_id and "
-          "channel_id, variable[NAME] and forced"))
+  if (auto bad = only_fields(o, "", bot_fields,
+                             "bot.startWithVariables takes bot_id, subscriber_id or user_id and "
+                             "channel_id, variable[NAME] and forced"))
     co_return std::move(*bad);
   std::optional<std::string> bot, subscriber, user, channel;
   if (auto bad = read_id(o, "bot_id", "bot_id", false, bot)) co_return std::move(*bad);
@@ -462,7 +470,9 @@ asio::awaitable<http::response> post_bot(const route_context& c, const http::req
     }
     co_return bad_request(what);
   }
-  co_return co_await enqueue_send(c, req, *account, c.cfg.bot_provider, {m});
+  std::vector<std::string> messages;
+  messages.push_back(std::move(m));
+  co_return co_await enqueue_send(c, req, *account, c.cfg.bot_provider, messages);
 }
 
 // `handler`, with a Redis failure logged under the route's pattern (never its path: the token)
