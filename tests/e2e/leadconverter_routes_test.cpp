@@ -27,6 +27,10 @@ using namespace std::chrono_literals;
 constexpr auto api_token = "lc-route-token-3f9a1c";
 constexpr auto lc_token = "lc-provider-token-88e2";
 
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
 class LeadConverterRoutes : public ::testing::Test {
  protected:
   LeadConverterRoutes() : dir_("herald-lc-routes-e2e") {
