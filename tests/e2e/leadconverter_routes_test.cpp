@@ -150,5 +150,26 @@ TEST_F(LeadConverterRoutes, an_unknown_token_is_refused_and_not_logged) {
   EXPECT_EQ(lc_.calls(), 0u);
 }
 
+TEST(LeadConverterRoutesConfig, a_route_provider_of_the_wrong_kind_stops_heraldd) {
+  temp_dir dir("herald-lc-conf");
+  auto conf = dir / "heraldd.conf";
+  std::ofstream(conf) << "http_listen = 127.0.0.1:0\napi_bot_provider = lc\n[provider.lc]\n"
+                         "kind = leadconverter_messages\nbase_url = https://lc.example\n"
+                         "token = t0k3n-lc\n";
+  const std::string expected =
+      "api_bot_provider: provider \"lc\" is of kind leadconverter_messages; this route needs a "
+      "leadconverter_bot provider";
+  child_process check({HERALD_HERALDD, "--config", conf.string(), "--check-config"}, {},
+                      dir / "check.log");
+  EXPECT_EQ(check.wait_for(10s), 2) << check.log();
+  EXPECT_TRUE(contains(check.log(), expected)) << check.log();
+  child_process run(
+      {HERALD_HERALDD, "--config", conf.string(), "--redis-url", "redis://127.0.0.1:1"}, {},
+      dir / "run.log");
+  EXPECT_EQ(run.wait_for(10s), 2) << run.log();
+  EXPECT_TRUE(contains(run.log(), expected)) << run.log();
+  EXPECT_FALSE(contains(run.log() + check.log(), "t0k3n-lc"));
+}
+
 }  // namespace
 }  // namespace herald::test
