@@ -91,11 +91,12 @@ std::optional<std::string> path_account(const auth::token_table& tokens, std::st
     if (auto it = params->find("token"); it != params->end())
       token = percent_decode(it->second, false);
   }
-  if (!token || token->empty()) {
+  if (!params) {
     refusal = bad_token("token: required, as the path's segment after /api/v1/");
     return std::nullopt;
   }
-  auto account = tokens.account_for(*token);
+  // A segment that does not decode is no one's token.
+  auto account = token ? tokens.account_for(*token) : std::nullopt;
   if (!account) refusal = bad_token("token: not a valid API token");
   return account;
 }
