@@ -6,6 +6,7 @@
 // field and enqueue nothing.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -17,6 +18,7 @@
 #include "support/api_server.hpp"
 #include "support/http_client.hpp"
 #include "support/json_doc.hpp"
+#include "support/json_schema.hpp"
 
 namespace {
 
@@ -332,6 +334,23 @@ TEST_F(leadconverter_api_test, bot_start_refusals_name_the_parameter) {
             "vars: unknown field; bot.startWithVariables takes bot_id, subscriber_id or user_id "
             "and channel_id, variable[NAME] and forced");
   EXPECT_TRUE(jobs().empty());
+}
+
+TEST_F(leadconverter_api_test, the_jobs_match_the_contracts_schema) {
+  accepted(call(send_path(acme_token)
+                + "?batch[0][subscriber_id]=7365&batch[0][text]=%D0%AF"
+                  "&batch[1][subscriber_id]=7366&batch[1][file_uuid]=f"));
+  accepted(
+      call(bot_path(acme_token), "user_id=u1&channel_id=c1&bot_id=3&variable[a]=b", form_type));
+  std::vector<std::filesystem::path> files;
+  for (const auto& j : jobs()) {
+    files.push_back(dir_ / ("job" + std::to_string(files.size()) + ".json"));
+    std::ofstream(files.back()) << R"({"type": ")" << j.type << R"(", "body": )" << j.body << "}";
+  }
+  ASSERT_EQ(files.size(), 2u);
+  const auto [code, complaints] =
+      herald::test::validate_json(herald::test::proto_dir() / "schemas/job.schema.json", files);
+  EXPECT_EQ(code, 0) << complaints;
 }
 
 class leadconverter_api_unconfigured_test : public leadconverter_api_test {
