@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "herald/api/leadconverter_routes.hpp"
 #include "herald/api/profile_routes.hpp"
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
@@ -344,6 +345,13 @@ class heraldd {
       spdlog::info("{} API tokens from {}", tokens_.size(), config_.tokens_file.string());
     geo_ = open_geo(config_.geo_db);
     add_embedded_sandbox(config_);
+    lc_providers_ = herald::api::choose_leadconverter_providers(
+        config_.api_send_provider, config_.api_bot_provider, config_.providers);
+    spdlog::info(
+        "LeadConverter routes: broadcasting.sendMessageBatch through {}, "
+        "bot.startWithVariables through {}",
+        lc_providers_.send.empty() ? "no provider (api_send_provider)" : lc_providers_.send,
+        lc_providers_.bot.empty() ? "no provider (api_bot_provider)" : lc_providers_.bot);
   }
 
   asio::awaitable<int> run() {
@@ -455,6 +463,9 @@ class heraldd {
     task_api.draining = [this] { return health_.draining; };
     herald::api::add_task_routes(routes, store, tokens_, task_api);
     herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
+    herald::api::add_leadconverter_routes(
+        routes, store, tokens_,
+        {.send_provider = lc_providers_.send, .bot_provider = lc_providers_.bot});
     herald::triggers::trigger_store triggers(
         redis, {.prefix = config_.prefix, .deleted_ttl = config_.task_ttl});
     herald::api::add_trigger_routes(routes, triggers, tokens_,
@@ -465,9 +476,11 @@ class heraldd {
       ~forget() { p = nullptr; }
     } forget_triggers{triggers_};
     co_await load_triggers();
-    // A Bearer token is checked before a body is read: without a valid one, no body is held.
+    // A Bearer token, or a LeadConverter-style path's token, is checked before a body is read:
+    // without a valid one, no body is held.
     auto check_bearer = [this](const herald::http::request_header& header) {
-      return herald::api::refuse_unknown_bearer(tokens_, header);
+      if (auto refusal = herald::api::refuse_unknown_bearer(tokens_, header)) return refusal;
+      return herald::api::refuse_unknown_path_token(tokens_, header);
     };
     // The routes served, for a reader of the log and for the contract test (proto/openapi.yaml).
     for (const auto& r : routes.routes())
@@ -671,6 +684,8 @@ class heraldd {
   health health_;
   herald::auth::token_table tokens_;
   std::shared_ptr<const herald::geo::locator> geo_;
+  // The providers of the LeadConverter-compatible routes (api_send_provider, api_bot_provider).
+  herald::api::leadconverter_providers lc_providers_;
   // The providers' breakers and counters, shared by every thread's dispatcher.
   std::shared_ptr<herald::delivery::provider_health> provider_health_ =
       std::make_shared<herald::delivery::provider_health>();
@@ -704,6 +719,14 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "heraldd: tokens_file: %s\n", e.what());
           return 2;
         }
+      }
+      try {
+        (void)herald::api::choose_leadconverter_providers(loaded->config.api_send_provider,
+                                                          loaded->config.api_bot_provider,
+                                                          loaded->config.providers);
+      } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "heraldd: %s\n", e.what());
+        return 2;
       }
       std::fputs(herald::config::to_ini(loaded->config).c_str(), stdout);
       return 0;

@@ -96,6 +96,8 @@ const std::map<std::string, std::string> non_defaults = {
     {"max_profile_subscriptions", "5"},
     {"geo_db", "/var/lib/GeoIP/GeoLite2-City.mmdb"},
     {"triggers_dir", "/etc/herald/triggers"},
+    {"api_send_provider", "lc"},
+    {"api_bot_provider", "lc_bot"},
 };
 
 TEST(config, defaults_without_any_source) {
@@ -372,6 +374,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"max_field_tags", "100001", "100001 is out of range 1..100000"},
       {"max_field_bytes", "10", "10 is below the minimum 64"},
       {"max_profile_subscriptions", "x", "\"x\" is not a whole number"},
+      {"api_send_provider", "LC",
+       "\"LC\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
+      {"api_bot_provider", "lc-bot",
+       "\"lc-bot\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
   };
   std::set<std::string> keys_covered;
   for (const auto& c : cases) {

@@ -142,3 +142,14 @@ TEST(http_router, a_handler_exception_propagates_to_the_caller) {
 }
 
 }  // namespace
+
+TEST(http_router, loggable_path_hides_a_path_token_and_the_query) {
+  using herald::http::loggable_path;
+  EXPECT_EQ(loggable_path("/api/v1/s3cr3t/broadcasting.sendMessageBatch?batch[0][text]=x"),
+            "/api/v1/***/broadcasting.sendMessageBatch");
+  EXPECT_EQ(loggable_path("/api/v1/s3cr3t"), "/api/v1/***");
+  EXPECT_EQ(loggable_path("/api/v1.1/tasks/status"), "/api/v1.1/tasks/status");
+  EXPECT_EQ(loggable_path("/tasks/status?task_id=x&token=y"), "/tasks/status");
+  EXPECT_EQ(loggable_path("/a\x01z"), "/a?z");
+  EXPECT_EQ(loggable_path("/" + std::string(300, 'x')), "/" + std::string(199, 'x') + "...");
+}

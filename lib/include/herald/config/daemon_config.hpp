@@ -123,6 +123,12 @@ struct daemon_config {
   // A directory of trigger files (*.json, proto/triggers.md), upserted at start and on SIGHUP;
   // empty: none, except that the embedded default loads the demo trigger.
   std::filesystem::path triggers_dir;
+  // The providers the LeadConverter-compatible routes send through (api/leadconverter_routes.hpp):
+  // a leadconverter_messages provider for broadcasting.sendMessageBatch and a leadconverter_bot
+  // provider for bot.startWithVariables. Empty: the only provider of the kind when there is
+  // exactly one, else none (the route answers 503 saying so).
+  std::string api_send_provider;
+  std::string api_bot_provider;
 
   // The messaging providers by name: the file's [provider.NAME] sections with their
   // HERALD_PROVIDER_<NAME>_<KEY> overrides (delivery/provider_config.hpp has the keys).

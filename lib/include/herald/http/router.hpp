@@ -55,6 +55,12 @@ class router {
 // The path part of a request target: without its query string and fragment.
 std::string_view target_path(std::string_view target);
 
+// The path of `target` as a log line may show it: without its query string and fragment (a query
+// may carry a secret), and with the token of a LeadConverter-style path written ***
+// (/api/v1/TOKEN/bot.startWithVariables -> /api/v1/***/bot.startWithVariables). Control bytes
+// are written '?' and a path over 200 bytes is cut.
+std::string loggable_path(std::string_view target);
+
 // When the path of `target` matches `pattern`, the value of each {name} segment (as sent, not
 // percent-decoded); nothing when it does not match.
 std::optional<std::map<std::string, std::string, std::less<>>> path_params(std::string_view pattern,
