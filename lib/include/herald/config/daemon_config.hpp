@@ -106,6 +106,9 @@ struct daemon_config {
   std::chrono::milliseconds consumer_idle_max = std::chrono::minutes(10);
   // The API tokens file (SHA-256 hashes per account); empty: no tokens, the API refuses all.
   std::filesystem::path tokens_file;
+  // The token a scraper of GET /metrics presents as `Authorization: Bearer`; empty: /metrics is
+  // open to whoever reaches the HTTP listener. Written "***" by to_ini.
+  std::string metrics_token;
   // Items one job may hold (an import_and_start job's `data`).
   std::uint64_t max_job_items = 10'000;
   // What one imported profile may hold; an item over a limit fails alone, naming it.
