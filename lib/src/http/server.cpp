@@ -356,8 +356,11 @@ void server::state::record(std::string_view route, bhttp::verb method, bhttp::st
   if (!metrics_) return;
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof code, static_cast<unsigned>(status));
-  const std::string_view verb =
-      method == bhttp::verb::unknown ? std::string_view(unrouted) : bhttp::to_string(method);
+  std::string_view verb = unrouted;
+  if (method != bhttp::verb::unknown) {
+    const auto name = bhttp::to_string(method);
+    verb = std::string_view(name.data(), name.size());
+  }
   metrics_->requests.with({route, verb, std::string_view(code, end - code)}).inc();
   metrics_->duration.with({route}).observe(clock_type::now() - started);
 }
