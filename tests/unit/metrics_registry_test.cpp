@@ -156,6 +156,9 @@ TEST(MetricsRegistry, FormatsValues) {
   EXPECT_EQ(format_value(0), "0");
   EXPECT_EQ(format_value(42), "42");
   EXPECT_EQ(format_value(0.005), "0.005");
+  EXPECT_EQ(format_value(0.0005), "0.0005");
+  EXPECT_EQ(format_value(0.00005), "5e-05");
+  EXPECT_EQ(format_value(2.605), "2.605");
   EXPECT_EQ(format_value(-1.5), "-1.5");
   EXPECT_EQ(format_value(1e21), "1e+21");
   EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");

@@ -568,8 +568,10 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
     }
     if (ec) {
       if (auto reply = read_error_reply(ec)) {
-        co_await refuse_request(st, c, *reply, parser.is_header_done() ? &parser.get() : nullptr,
-                                started);
+        // A Content-Length over the limit stops the parser within the header, after its request
+        // line: the route is known.
+        const bool routable = parser.is_header_done() || !parser.get().target().empty();
+        co_await refuse_request(st, c, *reply, routable ? &parser.get() : nullptr, started);
       }
       co_return;
     }

@@ -335,7 +335,9 @@ std::string format_value(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  // Shortest round trip, in %g's choice of notation: what Prometheus's own Go clients write
+  // (0.0005, 5e-05, 1e+21).
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
   return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 

@@ -211,7 +211,8 @@ inline constexpr std::string_view content_type = "text/plain; version=0.0.4; cha
 std::string escape_label_value(std::string_view value);
 // # HELP text: \ and newline escaped.
 std::string escape_help(std::string_view help);
-// A sample value: shortest round-trip decimal, +Inf, -Inf or NaN.
+// A sample value (or a bucket bound): the shortest decimal that reads back the same, in %g's
+// notation (0.0005, 5e-05, 1e+21), or +Inf, -Inf, NaN.
 std::string format_value(double v);
 
 }  // namespace herald::metrics
