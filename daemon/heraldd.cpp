@@ -660,8 +660,10 @@ class heraldd {
       herald::log::set_level(loaded->config.log_level);
       if (loaded->config.redis_url != config_.redis_url
           || loaded->config.http_listen != config_.http_listen
-          || loaded->config.state_dir != config_.state_dir)
-        spdlog::warn("reload: redis_url, http_listen and state_dir take effect at restart");
+          || loaded->config.state_dir != config_.state_dir
+          || loaded->config.metrics_token != config_.metrics_token)
+        spdlog::warn(
+            "reload: redis_url, http_listen, state_dir and metrics_token take effect at restart");
       config_.log_level = loaded->config.log_level;
       config_.triggers_dir = loaded->config.triggers_dir;
       if (!config_.tokens_file.empty()) {
