@@ -712,6 +712,10 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       resume_wanted_ = true;
       outcome = job_outcome::interrupted;
     }
+    // A cancel removes the entry a worker runs, which the worker then finds gone, as when
+    // another consumer claims it: the task tells them apart (rare; for the metrics only).
+    if (metrics_ && outcome == job_outcome::lost && co_await task_cancelled(e))
+      outcome = job_outcome::cancelled;
     running_entries_.erase(e.id);
     lost_entries_.erase(e.id);
     config_.running->erase(e.id);
@@ -719,6 +723,13 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     --running_;
     wake_.cancel();
     if (draining_ && running_ == 0) done_.cancel();
+  }
+
+  asio::awaitable<bool> task_cancelled(const entry& e) {
+    auto [ec, r] =
+        co_await shared_.async_exec(redis::command("HGET", keys_.task(e.task_id), "status"),
+                                    asio::as_tuple(asio::use_awaitable));
+    co_return !ec && r.type() == redis::reply::kind::string && r.str() == "cancelled";
   }
 
   asio::awaitable<std::pair<std::string, std::uint64_t>> commit_until_answered(
