@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "herald/api/leadconverter_routes.hpp"
+#include "herald/api/metrics_routes.hpp"
 #include "herald/api/profile_routes.hpp"
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
@@ -36,6 +37,7 @@
 #include "herald/http/router.hpp"
 #include "herald/http/server.hpp"
 #include "herald/log/log.hpp"
+#include "herald/metrics/registry.hpp"
 #include "herald/profiles/import_handler.hpp"
 #include "herald/queue/handler.hpp"
 #include "herald/queue/task_store.hpp"
@@ -213,6 +215,7 @@ class worker_threads {
       s->shared.emplace(s->io.get_executor(), cfg);
       cfg.client_name += "-reader";
       cfg.command_timeout += config.block;
+      cfg.command_latency = nullptr;  // XREADGROUP BLOCK waits on purpose
       s->blocking.emplace(s->io.get_executor(), cfg);
       s->delivery.emplace(s->io.get_executor(), *s->shared, delivery.prefix, providers,
                           delivery.health, delivery.settings);
@@ -352,6 +355,9 @@ class heraldd {
         "bot.startWithVariables through {}",
         lc_providers_.send.empty() ? "no provider (api_send_provider)" : lc_providers_.send,
         lc_providers_.bot.empty() ? "no provider (api_bot_provider)" : lc_providers_.bot);
+    metrics_.gauge_family("herald_build_info", "1, labelled with heraldd's version.", {"version"})
+        .with({HERALD_VERSION})
+        .set(1);
   }
 
   asio::awaitable<int> run() {
@@ -381,6 +387,14 @@ class heraldd {
     redis_cfg.url = url;
     redis_cfg.command_timeout = config_.redis_command_timeout;
     redis_cfg.client_name = "heraldd-" + std::to_string(::getpid());
+    // Every connection's but the blocking readers' (the worker threads' copy this config).
+    redis_cfg.command_latency =
+        &metrics_
+             .histogram_family("herald_redis_command_duration_seconds",
+                               "Redis command latency, from sent to answered (or timed out), "
+                               "in seconds; the job readers' blocking reads left out.",
+                               {}, herald::metrics::fast_latency_buckets())
+             .with({});
     herald::redis::client redis(ex, redis_cfg);
     redis.start();
     health_.redis = &redis;
@@ -445,8 +459,11 @@ class heraldd {
     workers.dead_max = config_.dead_max;
     workers.consumer_idle_max = config_.consumer_idle_max;
     workers.replicas = replicas;
-    worker_threads::delivery_setup delivery{
-        config_.prefix, {}, provider_health_, {.state_dir = config_.state_dir}};
+    workers.metrics = &metrics_;
+    worker_threads::delivery_setup delivery{config_.prefix,
+                                            {},
+                                            provider_health_,
+                                            {.state_dir = config_.state_dir, .metrics = &metrics_}};
     for (const auto& [name, p] : config_.providers) delivery.providers.push_back(p);
     worker_threads pools(redis.config(), keys, handlers, workers, config_.threads, ex, delivery);
     // What `herald providers` lists: each provider's breaker and counters, every second.
@@ -470,6 +487,9 @@ class heraldd {
         redis, {.prefix = config_.prefix, .deleted_ttl = config_.task_ttl});
     herald::api::add_trigger_routes(routes, triggers, tokens_,
                                     {.providers = [this] { return provider_kinds_of(config_); }});
+    herald::api::add_metrics_routes(routes, metrics_, store, {.token = config_.metrics_token});
+    if (config_.metrics_token.empty())
+      spdlog::info("GET /metrics is open to whoever reaches the listener (no metrics_token)");
     triggers_ = &triggers;
     struct forget {  // SIGHUP must not reach the store once serve() has returned
       herald::triggers::trigger_store*& p;
@@ -486,7 +506,7 @@ class heraldd {
     for (const auto& r : routes.routes())
       spdlog::debug("http: route {} {}", std::string(beast_http::to_string(r.method)), r.path);
     auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes),
-                                                       std::move(check_bearer));
+                                                       std::move(check_bearer), &metrics_);
     asio::ip::tcp::endpoint bound;
     try {
       bound = http->bind();
@@ -662,8 +682,10 @@ class heraldd {
       herald::log::set_level(loaded->config.log_level);
       if (loaded->config.redis_url != config_.redis_url
           || loaded->config.http_listen != config_.http_listen
-          || loaded->config.state_dir != config_.state_dir)
-        spdlog::warn("reload: redis_url, http_listen and state_dir take effect at restart");
+          || loaded->config.state_dir != config_.state_dir
+          || loaded->config.metrics_token != config_.metrics_token)
+        spdlog::warn(
+            "reload: redis_url, http_listen, state_dir and metrics_token take effect at restart");
       config_.log_level = loaded->config.log_level;
       config_.triggers_dir = loaded->config.triggers_dir;
       if (!config_.tokens_file.empty()) {
@@ -680,6 +702,8 @@ class heraldd {
 
   int argc_;
   const char* const* argv_;
+  // Every component's series, for GET /metrics; outlives them all.
+  herald::metrics::registry metrics_;
   herald::config::daemon_config config_;
   health health_;
   herald::auth::token_table tokens_;

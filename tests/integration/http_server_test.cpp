@@ -20,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "herald/http/server.hpp"
+#include "herald/metrics/registry.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 
@@ -80,6 +81,11 @@ class http_server_test : public ::testing::Test {
                  co_return herald::http::json_reply(
                      bhttp::status::ok, R"({"pad": ")" + std::string(big_reply_pad, 'x') + "\"}");
                });
+    // A LeadConverter-style path: its second segment is a token.
+    routes.add(bhttp::verb::post, "/api/v1/{token}/echo",
+               [](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+                 co_return herald::http::json_reply(bhttp::status::ok, ok_body);
+               });
     // Answers once the test cancels release_.
     routes.add(bhttp::verb::get, "/hold",
                [this](const herald::http::request&) -> asio::awaitable<herald::http::response> {
@@ -87,8 +93,8 @@ class http_server_test : public ::testing::Test {
                  co_await release_.async_wait(asio::as_tuple(asio::use_awaitable));
                  co_return herald::http::json_reply(bhttp::status::ok, ok_body);
                });
-    server_ =
-        std::make_unique<server>(ioc_.get_executor(), cfg, std::move(routes), std::move(check));
+    server_ = std::make_unique<server>(ioc_.get_executor(), cfg, std::move(routes),
+                                       std::move(check), &metrics_);
     port_ = server_->bind().port();
     ASSERT_NE(port_, 0);
     asio::co_spawn(ioc_, server_->run(), [this](std::exception_ptr e) {
@@ -126,6 +132,7 @@ class http_server_test : public ::testing::Test {
     return raw_connection("127.0.0.1", port_, source);
   }
 
+  herald::metrics::registry metrics_;  // outlives the server
   asio::io_context ioc_;
   asio::steady_timer release_{ioc_, asio::steady_timer::time_point::max()};
   std::unique_ptr<server> server_;
@@ -391,6 +398,67 @@ TEST_F(http_server_test, headers_over_the_limit_are_431) {
       http_request("127.0.0.1", port_, "GET", "/hello", {}, {{"X-Big", std::string(500, 'a')}})
           .status,
       200);
+}
+
+// The metrics the server keeps: each answer counted by route pattern (never the path), method
+// and status, refusals before routing included, with its latency; the connections served.
+TEST_F(http_server_test, answers_are_counted_by_route_pattern_method_and_status) {
+  server_config cfg;
+  cfg.body_limit = 1024;
+  cfg.header_limit = 1024;
+  start(cfg);
+  auto count = [&](std::string_view route, std::string_view method, std::string_view status) {
+    return metrics_.counter_family("herald_http_requests_total", "", {"route", "method", "status"})
+        .with({route, method, status})
+        .value();
+  };
+  auto& duration = metrics_.histogram_family("herald_http_request_duration_seconds", "", {"route"},
+                                             herald::metrics::latency_buckets());
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello?x=1").status, 200);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "POST", "/api/v1/s3cret-a/echo", "{}").status, 200);
+  EXPECT_EQ(
+      http_request("127.0.0.1", port_, "POST", "/api/v1/s3cret-b/echo", std::string(2000, 'x'))
+          .status,
+      413);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/api/v1/s3cret-c/echo").status, 405);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/s3cret-d").status, 404);
+  EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/throw").status, 500);
+  {
+    auto c = connect();
+    ASSERT_TRUE(c.send(get("/hello", "HTTP/1.1", "X-Big: " + std::string(2000, 'a') + "\r\n")));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 431);
+  }
+  {
+    // Refused before the parser reads it (obs-fold): no route, no method.
+    auto c = connect();
+    ASSERT_TRUE(c.send("GET /s3cret-e HTTP/1.1\r\nHost: test\r\nX-A: a\r\n b\r\n\r\n"));
+    auto res = c.read_response(5s);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+  }
+  // Each is counted once its answer is written, which the client may see first.
+  EXPECT_TRUE(wait_until([&] { return count("other", "other", "400") == 1; }, 5s));
+  // The 431's request line was read: the refusal is the route's.
+  EXPECT_EQ(count("/hello", "GET", "431"), 1u);
+  EXPECT_EQ(count("/hello", "GET", "200"), 2u);
+  EXPECT_EQ(count("/api/v1/{token}/echo", "POST", "200"), 1u);
+  EXPECT_EQ(count("/api/v1/{token}/echo", "POST", "413"), 1u);
+  EXPECT_EQ(count("/api/v1/{token}/echo", "GET", "405"), 1u);
+  EXPECT_EQ(count("other", "GET", "404"), 1u);
+  EXPECT_EQ(count("/throw", "GET", "500"), 1u);
+  EXPECT_EQ(duration.with({"/hello"}).read().count(), 3u);
+  EXPECT_EQ(duration.with({"/api/v1/{token}/echo"}).read().count(), 3u);
+  const auto text = metrics_.render();
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_NE(text.find("herald_http_requests_total{route=\"/api/v1/{token}/echo\",method=\"POST\","
+                      "status=\"413\"} 1\n"),
+            std::string::npos)
+      << text;
+  auto& connections = metrics_.add_gauge("herald_http_connections", "");
+  EXPECT_TRUE(wait_until([&] { return connections.value() == 0; }, 5s)) << connections.value();
 }
 
 TEST_F(http_server_test, over_the_connection_cap_a_client_gets_503_until_one_closes) {

@@ -89,6 +89,7 @@ const std::map<std::string, std::string> non_defaults = {
     {"tokens_file", "/etc/herald/tokens"},
     {"api_rate_per_s", "50"},
     {"api_burst", "80"},
+    {"metrics_token", "***"},  // a token set is written "***"
     {"max_job_items", "500"},
     {"max_profile_fields", "50"},
     {"max_field_tags", "20"},
@@ -378,6 +379,7 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
        "\"LC\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
       {"api_bot_provider", "lc-bot",
        "\"lc-bot\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
+      {"metrics_token", "a b", "must not contain spaces or line breaks"},
   };
   std::set<std::string> keys_covered;
   for (const auto& c : cases) {
@@ -396,6 +398,18 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       EXPECT_TRUE(keys_covered.count(std::string(k.key))) << k.key;
     }
   }
+}
+
+TEST(config, the_metrics_token_is_never_written_back) {
+  auto r = load({}, {{"HERALD_METRICS_TOKEN", "scrape-s3cret"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.metrics_token, "scrape-s3cret");
+  const auto ini = herald::config::to_ini(r->config);
+  EXPECT_EQ(ini.find("scrape-s3cret"), std::string::npos) << ini;
+  EXPECT_NE(ini.find("metrics_token = ***\n"), std::string::npos) << ini;
+  r = load({});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_NE(herald::config::to_ini(r->config).find("metrics_token = \n"), std::string::npos);
 }
 
 TEST(config, a_bad_redis_url_is_not_echoed_since_it_may_hold_a_password) {

@@ -97,6 +97,22 @@ TEST(http_router, parameter_segments_match_one_segment) {
   EXPECT_FALSE(herald::http::path_params("/api/v1/{token}", "/api/v2/t0k"));
 }
 
+TEST(http_router, a_match_names_the_route_pattern_not_the_path) {
+  router routes;
+  routes.add(bhttp::verb::post, "/api/v1/{token}/broadcasting.sendMessageBatch", answer_with("lc"));
+  routes.add(bhttp::verb::get, "/healthz", answer_with("ok"));
+  auto lc = routes.match(bhttp::verb::post, "/api/v1/s3cret/broadcasting.sendMessageBatch?x=1");
+  ASSERT_NE(lc.handler, nullptr);
+  EXPECT_EQ(lc.pattern, "/api/v1/{token}/broadcasting.sendMessageBatch");
+  // Another method: the path's route still names it, for a 405.
+  auto wrong = routes.match(bhttp::verb::get, "/api/v1/s3cret/broadcasting.sendMessageBatch");
+  EXPECT_EQ(wrong.handler, nullptr);
+  EXPECT_TRUE(wrong.path_known);
+  EXPECT_EQ(wrong.pattern, "/api/v1/{token}/broadcasting.sendMessageBatch");
+  EXPECT_EQ(routes.match(bhttp::verb::get, "/nope").pattern, "");
+  EXPECT_EQ(routes.match(bhttp::verb::get, "/healthz").pattern, "/healthz");
+}
+
 TEST(http_router, the_first_route_added_wins) {
   router routes;
   routes.add(bhttp::verb::get, "/items/{id}", answer_with("any"));

@@ -403,6 +403,17 @@ const std::vector<option>& options() {
                              "API requests an account may make at once after a quiet spell; 0: "
                              "a second's worth of api_rate_per_s",
                              &daemon_config::api_burst, 0, 1'000'000));
+    t.push_back(
+        {"metrics_token", "TOKEN",
+         "the Bearer token GET /metrics asks of a scraper; empty: /metrics is open to "
+         "whoever reaches the HTTP listener",
+         [](const daemon_config& c) { return std::string(c.metrics_token.empty() ? "" : "***"); },
+         [](daemon_config& c, std::string_view text) -> reason {
+           if (text.find_first_of(" \t\r\n") != std::string_view::npos)
+             return std::string("must not contain spaces or line breaks");
+           c.metrics_token = std::string(text);
+           return std::nullopt;
+         }});
     t.push_back(count_option("max_job_items",
                              "items one job may hold (an import_and_start job's data list)",
                              &daemon_config::max_job_items, 1, 10'000'000));

@@ -16,6 +16,7 @@
 
 #include "herald/delivery/provider_health.hpp"
 #include "herald/delivery/shared_rate_limit.hpp"
+#include "herald/metrics/registry.hpp"
 #include "herald/outbound/http_client.hpp"
 #include "herald/providers/provider.hpp"
 #include "herald/providers/sandbox.hpp"
@@ -60,6 +61,40 @@ std::chrono::milliseconds clamp_wait(std::chrono::milliseconds w, std::chrono::m
   return std::clamp(w, milliseconds(1), std::max(max, milliseconds(1)));
 }
 
+// A provider's series (herald_provider_*), resolved once.
+struct lane_metrics {
+  lane_metrics(metrics::registry& r, const std::string& provider)
+      : errors(r.counter_family("herald_provider_errors_total",
+                                "Provider errors by code: calls that did not deliver, and "
+                                "messages a provider refused within a call that did.",
+                                {"provider", "code"}, 500)),
+        provider_name(provider) {
+    auto& calls = r.histogram_family("herald_provider_request_duration_seconds",
+                                     "Provider call latency (an HTTP request, or a sandbox "
+                                     "write), failed calls included, in seconds.",
+                                     {"provider"}, metrics::latency_buckets());
+    auto& messages = r.counter_family("herald_provider_messages_total",
+                                      "Messages delivered by provider and outcome (sent, failed).",
+                                      {"provider", "outcome"});
+    auto& retries =
+        r.counter_family("herald_provider_retries_total",
+                         "Provider attempts followed by another (a call, or one message of a "
+                         "batch).",
+                         {"provider"});
+    duration = &calls.with({provider});
+    sent = &messages.with({provider, "sent"});
+    failed = &messages.with({provider, "failed"});
+    retried = &retries.with({provider});
+  }
+  void error(std::string_view code) {
+    errors.with({provider_name, code.empty() ? std::string_view("unknown") : code}).inc();
+  }
+  metrics::family<metrics::counter>& errors;
+  std::string provider_name;
+  metrics::histogram* duration = nullptr;
+  metrics::counter *sent = nullptr, *failed = nullptr, *retried = nullptr;
+};
+
 }  // namespace
 
 // One provider on this thread.
@@ -81,6 +116,7 @@ struct lane {
   std::set<asio::steady_timer*> idle;  // workers waiting for messages
   bool started = false;
   dispatcher::statistics stats;
+  std::optional<lane_metrics> metrics;
   std::string logged_url() const { return wire ? wire->logged_url() : cfg.path.string(); }
 };
 
@@ -100,6 +136,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
     l->cfg = std::move(cfg);
     const auto& c = l->cfg;
     health->add(c);
+    if (settings.metrics) l->metrics.emplace(*settings.metrics, c.name);
     l->policy.max_attempts = static_cast<unsigned>(std::max<std::uint64_t>(1, c.max_attempts));
     l->policy.backoff = backoff_policy{settings.backoff_initial, settings.backoff_max,
                                        backoff_policy::jitter::full};
@@ -162,10 +199,12 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
     if (--c.remaining == 0) c.done.cancel();
   }
   void sent(lane& l, const queued& q) {
+    if (l.metrics && !q.call->stopped && !q.call->finished[q.index]) l.metrics->sent->inc();
     finish(q, delivery_result{});
     health->count(l.cfg.name, 1, 0);
   }
   void failed(lane& l, const queued& q, std::string code, std::string message) {
+    if (l.metrics && !q.call->stopped && !q.call->finished[q.index]) l.metrics->failed->inc();
     finish(q, delivery_result{delivery_result::kind::failed, std::move(code), std::move(message)});
     health->count(l.cfg.name, 0, 1);
   }
@@ -326,15 +365,18 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
       if (l.max_batch > 1 && n == l.max_batch) ++l.stats.full_calls;
 
       if (l.file) {
+        const auto began = clock::now();
         for (auto& q : active) {
           if (auto err = l.file->append(name, q.msg())) {
             health->on_failure(name, *adm, clock::now(), *err);
             spdlog::error("provider {}: {}", name, *err);
+            if (l.metrics) l.metrics->error("io_error");
             failed(l, q, "io_error", *err);
           } else {
             sent(l, q);
           }
         }
+        if (l.metrics) l.metrics->duration->observe(clock::now() - began);
         health->on_success(name, *adm, clock::now());
         co_return;
       }
@@ -347,8 +389,10 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
         health->on_abandoned(name, *adm);
         co_return;
       }
+      if (l.metrics) l.metrics->duration->observe(response.elapsed);
       const auto reply = l.wire->classify(response, n);
       const auto d = decide(reply.call, attempt, l.policy, rng(), std::chrono::system_clock::now());
+      if (l.metrics && !d.delivered()) l.metrics->error(d.code);
       const auto now = clock::now();
       if (d.provider_fault) {
         const bool was_closed = health->state(name, now) == circuit_breaker::state::closed;
@@ -367,6 +411,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
         for (const auto& [index, err] : reply.item_errors) {
           if (index >= n || done[index]) continue;
           done[index] = true;
+          if (l.metrics) l.metrics->error(err.code);
           if (err.retryable && active[index].counted < l.policy.max_attempts) {
             again.push_back(active[index]);
           } else {
@@ -377,6 +422,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
           if (!done[i]) sent(l, active[i]);
         }
         if (!again.empty()) {
+          if (l.metrics) l.metrics->retried->inc(again.size());
           for (auto it = again.rbegin(); it != again.rend(); ++it) l.queue.push_front(*it);
           wake(l);
         }
@@ -407,6 +453,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
           delay = decide(reply.call, 1, l.policy, rng(), std::chrono::system_clock::now()).after;
       }
       ++l.stats.retries;
+      if (l.metrics) l.metrics->retried->inc();
       health->count(name, 0, 0, 1);
       spdlog::debug("provider {}: attempt {} of {} message{}: {}: {}; again in {} ms", name,
                     attempt, n, n == 1 ? "" : "s", d.code, d.message, delay.count());

@@ -127,7 +127,11 @@ router::match_result router::match(beast_http::verb method, std::string_view tar
   const std::string_view path = target_path(target);
   for (const auto& r : routes_) {
     if (!path_matches(r.path, path)) continue;
-    if (r.method == method && !result.handler) result.handler = &r.handler;
+    if (r.method == method && !result.handler) {
+      result.handler = &r.handler;
+      result.pattern = r.path;
+    }
+    if (result.pattern.empty()) result.pattern = r.path;
     const std::string_view name = beast_http::to_string(r.method);
     bool listed = false;
     for (std::string_view rest = result.allow; !rest.empty();) {
@@ -146,6 +150,10 @@ router::match_result router::match(beast_http::verb method, std::string_view tar
 
 boost::asio::awaitable<response> router::dispatch(const request& req) const {
   const match_result m = match(req.method(), req.target());
+  co_return co_await dispatch(req, m);
+}
+
+boost::asio::awaitable<response> router::dispatch(const request& req, const match_result& m) const {
   if (m.handler) co_return co_await (*m.handler)(req);
   const std::string path(target_path(req.target()));
   if (m.path_known) {

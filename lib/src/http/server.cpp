@@ -1,10 +1,12 @@
 #include "herald/http/server.hpp"
 
 #include "herald/http/request_checks.hpp"
+#include "herald/metrics/registry.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -53,6 +55,9 @@ constexpr std::size_t first_read_size = 4096;
 constexpr std::chrono::milliseconds refusal_read_timeout{1000};
 
 using clock_type = std::chrono::steady_clock;
+
+// The route label of a request no route has (a 404, or one refused before it could be routed).
+constexpr std::string_view unrouted = "other";
 
 struct connection {
   connection(tcp::socket socket, asio::ip::address address, bool refused)
@@ -169,8 +174,26 @@ void finalize(const request& req, response& res, bool keep_alive) {
 
 }  // namespace
 
+// The server's series in the registry: requests by route, method and status, their latency by
+// route, and the connections served.
+struct server_metrics {
+  explicit server_metrics(metrics::registry& r)
+      : requests(r.counter_family("herald_http_requests_total",
+                                  "HTTP requests answered, by route pattern, method and status.",
+                                  {"route", "method", "status"})),
+        duration(r.histogram_family("herald_http_request_duration_seconds",
+                                    "HTTP request latency by route pattern, from the request "
+                                    "header read to the response written, in seconds.",
+                                    {"route"}, metrics::latency_buckets())),
+        connections(r.add_gauge("herald_http_connections", "HTTP connections served now.")) {}
+  metrics::family<metrics::counter>& requests;
+  metrics::family<metrics::histogram>& duration;
+  metrics::gauge& connections;
+};
+
 struct server::state {
-  state(asio::any_io_executor ex, server_config cfg, router routes, header_check check)
+  state(asio::any_io_executor ex, server_config cfg, router routes, header_check check,
+        metrics::registry* registry)
       : executor_(std::move(ex)),
         strand_(asio::make_strand(executor_)),
         acceptor_(strand_),
@@ -179,7 +202,9 @@ struct server::state {
         routes_(std::move(routes)),
         check_(std::move(check)),
         body_memory_limit_(
-            cfg_.body_memory_limit == 0 ? 0 : std::max(cfg_.body_memory_limit, cfg_.body_limit)) {}
+            cfg_.body_memory_limit == 0 ? 0 : std::max(cfg_.body_memory_limit, cfg_.body_limit)) {
+    if (registry) metrics_.emplace(*registry);
+  }
 
   asio::any_io_executor executor_;
   // Serialises the acceptor, the connection registry and the gate.
@@ -191,6 +216,7 @@ struct server::state {
   const router routes_;
   const header_check check_;
   const std::size_t body_memory_limit_;  // 0: none; else room for one whole body at least
+  std::optional<server_metrics> metrics_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> active_{0};      // connections being served (not those refused)
@@ -206,21 +232,35 @@ struct server::state {
   // Closes `c` to make room, unless a request has come on it meanwhile.
   static void evict(const std::shared_ptr<connection>& c);
   bool is_health_probe(const request_header& header) const;
+  // The route label of a request: the pattern of the route its path matches, never the path
+  // itself (a LeadConverter path holds a token).
+  std::string_view route_of(const request_header& header) const;
+  void record(std::string_view route, bhttp::verb method, bhttp::status status,
+              clock_type::time_point started) const;
+  void record(const request_header* header, const response& res,
+              clock_type::time_point started) const;
 
   static asio::awaitable<void> accept_loop(std::shared_ptr<state> self);
   static void start(const std::shared_ptr<state>& self, tcp::socket socket);
   static asio::awaitable<void> serve(std::shared_ptr<state> self, std::shared_ptr<connection> c);
   static asio::awaitable<void> serve_requests(state& st, connection& c);
   static asio::awaitable<void> refuse(std::shared_ptr<state> self, std::shared_ptr<connection> c);
-  static asio::awaitable<response> answer(const state& st, const request& req, bool keep_alive);
+  // `route`: set to the route label of the request.
+  static asio::awaitable<response> answer(const state& st, const request& req, bool keep_alive,
+                                          std::string_view& route);
   static asio::awaitable<bool> write(const state& st, connection& c, response& res);
-  static asio::awaitable<void> answer_and_close(const state& st, connection& c, response& res);
+  // Answers with Connection: close, counts the answer (`header`: the request's, when it was
+  // read), then closes.
+  static asio::awaitable<void> refuse_request(const state& st, connection& c, response& res,
+                                              const request_header* header,
+                                              clock_type::time_point started);
   static asio::awaitable<void> close_after_answer(const state& st, connection& c);
 };
 
-server::server(asio::any_io_executor ex, server_config cfg, router routes, header_check check)
+server::server(asio::any_io_executor ex, server_config cfg, router routes, header_check check,
+               metrics::registry* metrics)
     : state_(std::make_shared<state>(std::move(ex), std::move(cfg), std::move(routes),
-                                     std::move(check))) {}
+                                     std::move(check), metrics)) {}
 
 server::~server() = default;
 
@@ -306,6 +346,34 @@ bool server::state::is_health_probe(const request_header& header) const {
          != cfg_.health_paths.end();
 }
 
+std::string_view server::state::route_of(const request_header& header) const {
+  const auto m = routes_.match(header.method(), {header.target().data(), header.target().size()});
+  return m.path_known ? m.pattern : unrouted;
+}
+
+void server::state::record(std::string_view route, bhttp::verb method, bhttp::status status,
+                           clock_type::time_point started) const {
+  if (!metrics_) return;
+  char code[8];
+  auto [end, ec] = std::to_chars(code, code + sizeof code, static_cast<unsigned>(status));
+  std::string_view verb = unrouted;
+  if (method != bhttp::verb::unknown) {
+    const auto name = bhttp::to_string(method);
+    verb = std::string_view(name.data(), name.size());
+  }
+  metrics_->requests.with({route, verb, std::string_view(code, end - code)}).inc();
+  metrics_->duration.with({route}).observe(clock_type::now() - started);
+}
+
+void server::state::record(const request_header* header, const response& res,
+                           clock_type::time_point started) const {
+  if (!metrics_) return;
+  if (header)
+    record(route_of(*header), header->method(), res.result(), started);
+  else
+    record(unrouted, bhttp::verb::unknown, res.result(), started);
+}
+
 asio::awaitable<void> server::state::accept_loop(std::shared_ptr<state> self) {
   state& st = *self;
   if (!st.stopping_ && !st.acceptor_.is_open()) {
@@ -368,6 +436,7 @@ void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket
   if (!refused) {
     ++st.active_;
     ++st.per_address_[address];
+    if (st.metrics_) st.metrics_->connections.set(static_cast<double>(st.active_.load()));
   }
   auto ended = asio::bind_executor(st.strand_, [self, id, refused, address](std::exception_ptr e) {
     if (e) {
@@ -382,6 +451,8 @@ void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket
     self->connections_.erase(id);
     if (!refused) {
       --self->active_;
+      if (self->metrics_)
+        self->metrics_->connections.set(static_cast<double>(self->active_.load()));
       if (auto it = self->per_address_.find(address); it != self->per_address_.end()) {
         if (--it->second == 0) self->per_address_.erase(it);
       }
@@ -428,14 +499,14 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
       if (const auto end = header_block_end(data)) {
         if (auto bad = check_header_block(data.substr(0, *end))) {
           response reply = bad_header_reply(*bad);
-          co_await answer_and_close(st, c, reply);
+          co_await refuse_request(st, c, reply, nullptr, clock_type::now());
           co_return;
         }
         break;
       }
       if (data.size() >= cfg.header_limit) {
         response reply = too_large_header_reply();
-        co_await answer_and_close(st, c, reply);
+        co_await refuse_request(st, c, reply, nullptr, clock_type::now());
         co_return;
       }
       if (has_bare_lf(data)) break;
@@ -451,11 +522,12 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
     // The header first, so that a Content-Length over the limit is refused before the body.
     auto [header_ec, header_n] =
         co_await bhttp::async_read_header(c.stream_, buffer, parser, use_tuple);
+    const auto started = clock_type::now();  // what herald_http_request_duration_seconds times
     beast::error_code ec = header_ec;
     if (!ec) {
       if (auto bad = check_request_header(parser.get())) {
         response reply = bad_header_reply(*bad);
-        co_await answer_and_close(st, c, reply);
+        co_await refuse_request(st, c, reply, &parser.get(), started);
         co_return;
       }
     }
@@ -468,7 +540,7 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
           spdlog::debug("http: {} {} {} (before the body)", header.method_string(),
                         loggable_path({header.target().data(), header.target().size()}),
                         reply.result_int());
-          co_await answer_and_close(st, c, reply);
+          co_await refuse_request(st, c, reply, &header, started);
           co_return;
         }
       }
@@ -476,7 +548,7 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
       const auto length = parser.content_length();
       if (length && !hold.add(*length)) {
         response reply = busy_reply(bodies_busy);
-        co_await answer_and_close(st, c, reply);
+        co_await refuse_request(st, c, reply, &header, started);
         co_return;
       }
       if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
@@ -492,13 +564,18 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
         const std::size_t size = parser.get().body().size();
         if (!ec && !length && size > hold.bytes() && !hold.add(size - hold.bytes())) {
           response reply = busy_reply(bodies_busy);
-          co_await answer_and_close(st, c, reply);
+          co_await refuse_request(st, c, reply, &header, started);
           co_return;
         }
       }
     }
     if (ec) {
-      if (auto reply = read_error_reply(ec)) co_await answer_and_close(st, c, *reply);
+      if (auto reply = read_error_reply(ec)) {
+        // A Content-Length over the limit stops the parser within the header, after its request
+        // line: the route is known.
+        const bool routable = parser.is_header_done() || !parser.get().target().empty();
+        co_await refuse_request(st, c, *reply, routable ? &parser.get() : nullptr, started);
+      }
       co_return;
     }
 
@@ -506,8 +583,11 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
     const request req = parser.release();
     const bool last =
         cfg.max_requests_per_connection != 0 && served >= cfg.max_requests_per_connection;
-    response res = co_await answer(st, req, req.keep_alive() && !last);
-    if (!co_await write(st, c, res)) co_return;
+    std::string_view route;
+    response res = co_await answer(st, req, req.keep_alive() && !last, route);
+    const bool written = co_await write(st, c, res);
+    st.record(route, req.method(), res.result(), started);
+    if (!written) co_return;
     if (!res.keep_alive()) {
       co_await close_after_answer(st, c);
       co_return;
@@ -519,6 +599,9 @@ asio::awaitable<void> server::state::refuse(std::shared_ptr<state> self,
                                             std::shared_ptr<connection> c) {
   state& st = *self;
   std::optional<response> res;
+  auto started = clock_type::now();
+  std::string_view route = unrouted;
+  bhttp::verb method = bhttp::verb::unknown;
   {
     // The header, within a short wait of its own. A timer cancels the read, not the stream's
     // deadline: that would close the socket before the 503 is written.
@@ -534,24 +617,34 @@ asio::awaitable<void> server::state::refuse(std::shared_ptr<state> self,
     auto [ec, n] = co_await bhttp::async_read_header(c->stream_, buffer, parser, use_tuple);
     c->set_idle(false);
     wait.cancel();
+    started = clock_type::now();
+    if (!ec && parser.is_header_done()) {
+      route = st.route_of(parser.get());
+      method = parser.get().method();
+    }
     if (!ec && parser.is_done() && !st.stopping_ && st.is_health_probe(parser.get())
         && !check_request_header(parser.get())) {
       const request req(std::move(parser.release().base()));
-      res = co_await answer(st, req, false);
+      res = co_await answer(st, req, false, route);
     }
   }
   if (!res) res = busy_reply("http: too many connections");
-  co_await answer_and_close(st, *c, *res);
+  res->keep_alive(false);
+  const bool written = co_await write(st, *c, *res);
+  st.record(route, method, res->result(), started);
+  if (written) co_await close_after_answer(st, *c);
   beast::error_code ec;
   c->stream_.socket().close(ec);
 }
 
 asio::awaitable<response> server::state::answer(const state& st, const request& req,
-                                                bool keep_alive) {
+                                                bool keep_alive, std::string_view& route) {
   // Decided after the handler ran: stop() may have come meanwhile.
   const auto keeps_alive = [&] { return keep_alive && !st.stopping_; };
+  const auto m = st.routes_.match(req.method(), req.target());
+  route = m.path_known ? m.pattern : unrouted;
   try {
-    response res = co_await st.routes_.dispatch(req);
+    response res = co_await st.routes_.dispatch(req, m);
     finalize(req, res, keeps_alive());
     if (spdlog::should_log(spdlog::level::debug))
       spdlog::debug("http: {} {} {}", req.method_string(),
@@ -575,12 +668,14 @@ asio::awaitable<bool> server::state::write(const state& st, connection& c, respo
   co_return !ec;
 }
 
-asio::awaitable<void> server::state::answer_and_close(const state& st, connection& c,
-                                                      response& res) {
+asio::awaitable<void> server::state::refuse_request(const state& st, connection& c, response& res,
+                                                    const request_header* header,
+                                                    clock_type::time_point started) {
+  // Counted once written, before the lingering close.
   res.keep_alive(false);
   const bool written = co_await write(st, c, res);
+  st.record(header, res, started);
   if (written) co_await close_after_answer(st, c);
-  co_return;
 }
 
 asio::awaitable<void> server::state::close_after_answer(const state& st, connection& c) {

@@ -342,6 +342,8 @@ asio::awaitable<queue_stats> task_store::stats() {
   s.length = (co_await redis_.exec("XLEN", keys_.jobs())).as_integer();
   s.delayed = (co_await redis_.exec("ZCARD", keys_.delayed())).as_integer();
   s.dead = (co_await redis_.exec("XLEN", keys_.dead())).as_integer();
+  s.scheduled_sends = (co_await redis_.exec("ZCARD", keys_.sends())).as_integer();
+  bool lag_known = false;
   auto [ec, groups] = co_await redis_.async_exec(redis::command("XINFO", "GROUPS", keys_.jobs()),
                                                  asio::as_tuple(asio::use_awaitable));
   if (!ec) {
@@ -354,9 +356,14 @@ asio::awaitable<queue_stats> task_store::stats() {
       for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
         if (f[i].str() == "pending") s.pending = f[i + 1].integer();
         if (f[i].str() == "consumers") s.consumers = f[i + 1].integer();
+        if (f[i].str() == "lag" && f[i + 1].type() == redis::reply::kind::integer) {
+          s.waiting = f[i + 1].integer();
+          lag_known = true;
+        }
       }
     }
   }
+  if (!lag_known) s.waiting = s.length > s.pending ? s.length - s.pending : 0;
   co_return s;
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,10 +13,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_set>
 
+#include "herald/metrics/registry.hpp"
 #include "herald/queue/task_store.hpp"
 #include "herald/redis/client.hpp"
 #include "queue/scripts.hpp"
@@ -122,6 +126,92 @@ std::string envelope_problem(const entry& e, std::size_t max_job_bytes) {
   return {};
 }
 
+// How one delivery of a job ended here (herald_jobs_total's outcome label).
+enum class job_outcome {
+  completed,      // its last chunk committed
+  retried,        // the handler asked for a later run: moved to the delayed set
+  dead_lettered,  // moved to the dead-letter stream (its task failed)
+  failed,         // the handler threw: left pending, delivered again once claimed
+  cancelled,      // its task ended meanwhile (a cancel)
+  lost,           // another consumer had claimed it
+  interrupted,    // drained or Redis away: left pending, resumed from its cursor
+};
+constexpr std::array<std::string_view, 7> job_outcome_names{
+    "completed", "retried", "dead_lettered", "failed", "cancelled", "lost", "interrupted"};
+constexpr std::array<std::string_view, 5> item_outcome_names{"sent", "scheduled", "skipped",
+                                                             "failed", "done"};
+
+// The pool's series, resolved once per job type (the handlers' types, and "unknown" for the
+// rest: a type label never comes from a job's own bytes), so that counting takes no lock.
+class pool_metrics {
+ public:
+  struct of_type {
+    metrics::counter* started = nullptr;
+    std::array<metrics::counter*, job_outcome_names.size()> jobs{};
+    std::array<metrics::counter*, item_outcome_names.size()> items{};
+  };
+
+  pool_metrics(metrics::registry& r, const handler_registry& handlers, std::size_t workers)
+      : running_(
+          r.add_gauge("herald_jobs_running", "Jobs running now in this heraldd (in flight).")) {
+    auto& started =
+        r.counter_family("herald_jobs_started_total",
+                         "Job deliveries started by this heraldd, by job type.", {"type"});
+    auto& jobs = r.counter_family(
+        "herald_jobs_total",
+        "Job deliveries ended by this heraldd, by job type and outcome (completed, retried, "
+        "dead_lettered, failed, cancelled, lost, interrupted).",
+        {"type", "outcome"});
+    auto& items = r.counter_family(
+        "herald_items_total",
+        "Job items committed by this heraldd, by job type and outcome (sent, scheduled, "
+        "skipped, failed; done: processed with no delivery, as noop and import items).",
+        {"type", "outcome"});
+    r.add_gauge("herald_worker_slots", "Jobs this heraldd runs at once at most (workers).")
+        .add(static_cast<double>(workers));
+    auto types = handlers.types();
+    types.emplace_back(unknown);
+    for (const auto& t : types) {
+      of_type& o = types_[t];
+      o.started = &started.with({t});
+      for (std::size_t i = 0; i < job_outcome_names.size(); ++i)
+        o.jobs[i] = &jobs.with({t, job_outcome_names[i]});
+      for (std::size_t i = 0; i < item_outcome_names.size(); ++i)
+        o.items[i] = &items.with({t, item_outcome_names[i]});
+    }
+  }
+
+  const of_type& of(std::string_view type) const {
+    auto it = types_.find(type);
+    return it != types_.end() ? it->second : types_.find(unknown)->second;
+  }
+  void started(std::string_view type) {
+    of(type).started->inc();
+    running_.add(1);
+  }
+  void ended(std::string_view type, std::optional<job_outcome> outcome) {
+    running_.add(-1);
+    if (outcome) job(type, *outcome);
+  }
+  void job(std::string_view type, job_outcome outcome) {
+    of(type).jobs[static_cast<std::size_t>(outcome)]->inc();
+  }
+  void items(std::string_view type, const chunk_result& r) {
+    const auto& o = of(type);
+    o.items[0]->inc(r.sent);
+    o.items[1]->inc(r.scheduled);
+    o.items[2]->inc(r.skipped);
+    o.items[3]->inc(r.failed);
+    const std::uint64_t delivered = r.sent + r.scheduled + r.skipped + r.failed;
+    if (r.processed > delivered) o.items[4]->inc(r.processed - delivered);
+  }
+
+ private:
+  static constexpr std::string_view unknown = "unknown";
+  std::map<std::string, of_type, std::less<>> types_;
+  metrics::gauge& running_;
+};
+
 }  // namespace
 
 class worker_pool::impl : public std::enable_shared_from_this<impl> {
@@ -141,6 +231,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     if (!config_.running) config_.running = std::make_shared<running_entries>();
     if (config_.workers == 0) config_.workers = 1;
     if (config_.chunk_size == 0) config_.chunk_size = 1;
+    if (config_.metrics) metrics_.emplace(*config_.metrics, handlers_, config_.workers);
   }
 
   asio::awaitable<void> run() {
@@ -462,6 +553,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   void launch(entry e, std::unique_ptr<prepared_job> job, std::uint64_t cursor,
               std::uint64_t deliveries, bool begins) {
     ++stats_.started;
+    if (metrics_) metrics_->started(e.type);
     ++running_;
     running_entries_.insert(e.id);
     config_.running->insert(e.id);
@@ -503,6 +595,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     try {
       co_await shared_.eval(scripts::dead_letter(), keys, args);
       ++stats_.dead;
+      if (metrics_) metrics_->job(e.type, job_outcome::dead_lettered);
       spdlog::warn("task {}: dead-lettered (entry {}): {}", has_task ? e.task_id : "(none)", e.id,
                    reason);
     } catch (const std::exception& ex) {
@@ -525,11 +618,14 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     auto self = shared_from_this();
     job_context ctx{e.task_id, e.type, e.account, e.id, deliveries, &shared_, config_.delivery};
     const std::uint64_t total = job->total();
+    // How this delivery ended; nothing when dead_letter() has counted it.
+    std::optional<job_outcome> outcome = job_outcome::interrupted;
     try {
       for (;;) {
         if (draining_) break;
         if (lost_entries_.erase(e.id)) {
           ++stats_.lost;
+          outcome = job_outcome::lost;
           break;
         }
         std::uint64_t end = std::min(total, cursor + config_.chunk_size);
@@ -549,12 +645,14 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         }
         if (!error.empty()) {
           ++stats_.errors;
+          outcome = job_outcome::failed;
           spdlog::error("task {}: items {}..{} failed: {}", e.task_id, cursor, end, error);
           co_await note_error(e, error, begins);
           break;  // left pending: delivered again once claimed
         }
         if (r.retry_after) {
           co_await retry_later(e, deliveries, *r.retry_after, r.retry_reason, begins);
+          outcome = job_outcome::retried;
           break;
         }
         // A chunk that ran is committed whatever Redis does meanwhile: its messages went out,
@@ -565,19 +663,26 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
         begins = false;
         if (state == "ok") {
           ++stats_.chunks;
+          if (metrics_) metrics_->items(e.type, r);
           cursor = end;
           if (end >= total) {
             ++stats_.completed;
+            outcome = job_outcome::completed;
             break;
           }
         } else if (state == "stale") {
           cursor = next;
-          if (cursor >= total) break;
+          if (cursor >= total) {
+            outcome = job_outcome::lost;  // another delivery finished it
+            break;
+          }
         } else if (state == "foreign") {
+          outcome.reset();
           co_await dead_letter(e, std::string(task_id_in_use), 1);
           break;
         } else {
           if (state == "lost") ++stats_.lost;
+          outcome = state == "lost" ? job_outcome::lost : job_outcome::cancelled;
           break;
         }
       }
@@ -587,16 +692,30 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       auto level = redis::temporarily_unavailable(ex) ? spdlog::level::debug : spdlog::level::warn;
       spdlog::log(level, "task {}: stopped, resumed once Redis answers: {}", e.task_id, ex.what());
       resume_wanted_ = true;
+      outcome = job_outcome::interrupted;
     } catch (const std::exception& ex) {
       spdlog::warn("task {}: stopped, resumed once Redis answers: {}", e.task_id, ex.what());
       resume_wanted_ = true;
+      outcome = job_outcome::interrupted;
     }
+    // A cancel removes the entry a worker runs, which the worker then finds gone, as when
+    // another consumer claims it: the task tells them apart (rare; for the metrics only).
+    if (metrics_ && outcome == job_outcome::lost && co_await task_cancelled(e))
+      outcome = job_outcome::cancelled;
     running_entries_.erase(e.id);
     lost_entries_.erase(e.id);
     config_.running->erase(e.id);
+    if (metrics_) metrics_->ended(e.type, outcome);
     --running_;
     wake_.cancel();
     if (draining_ && running_ == 0) done_.cancel();
+  }
+
+  asio::awaitable<bool> task_cancelled(const entry& e) {
+    auto [ec, r] =
+        co_await shared_.async_exec(redis::command("HGET", keys_.task(e.task_id), "status"),
+                                    asio::as_tuple(asio::use_awaitable));
+    co_return !ec && r.type() == redis::reply::kind::string && r.str() == "cancelled";
   }
 
   asio::awaitable<std::pair<std::string, std::uint64_t>> commit_until_answered(
@@ -968,6 +1087,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   std::mt19937_64 random_;
   std::chrono::steady_clock::time_point last_warning_{};
   worker_stats stats_;
+  std::optional<pool_metrics> metrics_;
 };
 
 worker_pool::worker_pool(asio::any_io_executor ex, redis::client& shared, redis::client& blocking,

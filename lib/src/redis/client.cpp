@@ -27,6 +27,7 @@
 #include <random>
 
 #include "herald/common/backoff.hpp"
+#include "herald/metrics/registry.hpp"
 #include "herald/redis/outage.hpp"
 #include "herald/redis/url.hpp"
 #include "redis/sentinel_watch.hpp"
@@ -142,6 +143,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
   // after the command has been completed by its deadline (then `abandoned` is set).
   struct pending {
     handler_type handler;
+    clock_type::time_point sent;  // appended (for command_latency)
     clock_type::time_point deadline;
     connection* owner = nullptr;
     bool abandoned = false;
@@ -157,7 +159,8 @@ class client::connection : public std::enable_shared_from_this<connection> {
   void append(command& cmd, handler_type handler, std::chrono::milliseconds timeout) {
     pending* p = acquire();
     p->handler.swap(handler);  // not operator=: Boost 1.81's move assignment recurses
-    p->deadline = clock_type::now() + timeout;
+    p->sent = clock_type::now();
+    p->deadline = p->sent + timeout;
     auto wire = cmd.wire();
     if (redisAsyncFormattedCommand(ctx_, &connection::on_reply, p, wire.data(), wire.size())
         != REDIS_OK) {
@@ -186,7 +189,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
   }
 
   pending* acquire() {
-    if (free_.empty()) return new pending{{}, {}, this, false};
+    if (free_.empty()) return new pending{{}, {}, {}, this, false};
     pending* p = free_.back();
     free_.pop_back();
     return p;
@@ -212,6 +215,8 @@ class client::connection : public std::enable_shared_from_this<connection> {
       std::erase(self->in_flight_, p);
     }
     if (p->abandoned) return self->release(p);
+    if (r && self->config_.command_latency)
+      self->config_.command_latency->observe(clock_type::now() - p->sent);
     completion c{std::move(p->handler), {}, {}};
     self->release(p);
     if (!r) {
@@ -290,6 +295,7 @@ class client::connection : public std::enable_shared_from_this<connection> {
       if (p->deadline <= now) {
         p->abandoned = true;
         ++stats_.timeouts;
+        if (config_.command_latency) config_.command_latency->observe(now - p->sent);
         done_.push_back({std::move(p->handler), make_error_code(errc::timeout), {}});
       } else if (p->deadline < next) {
         next = p->deadline;

@@ -43,8 +43,6 @@ AWAITING_MERGE = {
     ("POST", "/api/v1.1/campaigns/triggers/import_and_start_batch_task"),
     ("POST", "/api/v1.1/campaigns/triggers/start_batch_task"),
     ("POST", "/api/v1.1/campaigns/triggers/start_batch"),
-    ("POST", "/api/v1/{token}/broadcasting.sendMessageBatch"),
-    ("POST", "/api/v1/{token}/bot.startWithVariables"),
     ("POST", "/api/v1.1/tasks/list"),
     ("GET", "/api/v1.1/tasks/list"),
     ("GET", "/api/v1.1/overview"),

@@ -110,6 +110,9 @@ struct daemon_config {
   // once after a quiet spell (0: as many as a second's rate). Over it: 429 with Retry-After.
   std::uint64_t api_rate_per_s = 0;
   std::uint64_t api_burst = 0;
+  // The token a scraper of GET /metrics presents as `Authorization: Bearer`; empty: /metrics is
+  // open to whoever reaches the HTTP listener. Written "***" by to_ini.
+  std::string metrics_token;
   // Items one job may hold (an import_and_start job's `data`).
   std::uint64_t max_job_items = 10'000;
   // What one imported profile may hold; an item over a limit fails alone, naming it.

@@ -24,6 +24,9 @@
 namespace herald::redis {
 class client;
 }
+namespace herald::metrics {
+class registry;
+}
 
 namespace herald::delivery {
 
@@ -60,6 +63,10 @@ struct dispatcher_settings {
   std::chrono::milliseconds rate_max_wait{1000};
   // Redis could not be asked for the rate limit: ask again after this.
   std::chrono::milliseconds redis_retry{250};
+  // Where each provider's calls are timed and its messages, retries and errors counted
+  // (herald_provider_*; README "Metrics"); null: nowhere. It must outlive the dispatcher; the
+  // dispatchers of one process share it.
+  metrics::registry* metrics = nullptr;
 };
 
 class dispatcher {

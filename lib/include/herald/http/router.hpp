@@ -29,11 +29,18 @@ class router {
     const route_handler* handler = nullptr;  // the route's handler; null when none matched
     bool path_known = false;                 // some route has this path (whatever its method)
     std::string allow;                       // those routes' methods, as an Allow header value
+    // The path pattern (as added, "/api/v1/{token}/...") of the matched route, else of the first
+    // route with this path; empty when no route has it. What metrics and logs may name: unlike
+    // the request's path, it holds no token.
+    std::string_view pattern;
   };
   match_result match(boost::beast::http::verb method, std::string_view target) const;
 
   // The handler's response, or the 404/405 envelope. A handler's exception propagates.
   boost::asio::awaitable<response> dispatch(const request& req) const;
+  // The same, for a request already matched (`m` is match()'s answer for it, and must live until
+  // the response is ready).
+  boost::asio::awaitable<response> dispatch(const request& req, const match_result& m) const;
 
   struct route_key {
     boost::beast::http::verb method;

@@ -15,6 +15,10 @@
 #include "herald/http/config.hpp"
 #include "herald/http/router.hpp"
 
+namespace herald::metrics {
+class registry;
+}
+
 namespace herald::http {
 
 // Asked about a request with a body once its header has passed the framing checks, before the
@@ -26,8 +30,11 @@ using header_check = std::function<std::optional<response>(const request_header&
 class server {
  public:
   // Each connection runs on its own strand of `ex`, so `ex` may be run by several threads.
-  server(boost::asio::any_io_executor ex, server_config cfg, router routes,
-         header_check check = {});
+  // `metrics` (when given; it must outlive the server) counts the requests answered by route
+  // pattern, method and status, their latency from the header read to the response written,
+  // and the connections served (herald_http_*, README "Metrics").
+  server(boost::asio::any_io_executor ex, server_config cfg, router routes, header_check check = {},
+         metrics::registry* metrics = nullptr);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -42,6 +42,10 @@ struct queue_stats {
   std::uint64_t delayed = 0;
   std::uint64_t dead = 0;
   std::uint64_t consumers = 0;
+  // Entries no worker has been handed yet: the group's lag (when Redis cannot tell, after
+  // entries were deleted from the stream's middle, the length less the pending).
+  std::uint64_t waiting = 0;
+  std::uint64_t scheduled_sends = 0;  // batches of scheduled sends waiting (P:{Q}:sends)
 };
 
 struct dead_letter {

@@ -24,6 +24,9 @@ class client;
 namespace herald::delivery {
 class dispatcher;
 }
+namespace herald::metrics {
+class registry;
+}
 
 namespace herald::queue {
 
@@ -49,6 +52,10 @@ struct worker_config {
   std::shared_ptr<running_entries> running;
   // The pool's delivery to the providers (on its executor), handed to the jobs; null: none.
   delivery::dispatcher* delivery = nullptr;
+  // Where the pool counts jobs and items by type and outcome, and the jobs running
+  // (herald_jobs_*, herald_items_total; README "Metrics"); null: nowhere. The pools of one
+  // process share it.
+  metrics::registry* metrics = nullptr;
   // Jobs run at once.
   std::size_t workers = 256;
   // Items per chunk: the unit of progress, of commits and of what a crash may repeat.

@@ -21,6 +21,10 @@
 #include "herald/redis/reply.hpp"
 #include "herald/redis/script.hpp"
 
+namespace herald::metrics {
+class histogram;
+}
+
 namespace herald::redis {
 
 struct client_config {
@@ -42,6 +46,9 @@ struct client_config {
   std::size_t flush_every = 32;
   // Shown by CLIENT LIST (CLIENT SETNAME); empty: none.
   std::string client_name;
+  // When set (it must outlive the client), every command's latency, from being sent to its reply
+  // (or its deadline), is observed in it. Leave it unset on a connection for blocking commands.
+  metrics::histogram* command_latency = nullptr;
 };
 
 enum class connection_state { disconnected, connecting, connected, stopped };
