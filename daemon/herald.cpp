@@ -371,13 +371,7 @@ class session {
 
   // What each heraldd published of its providers (delivery::health_publisher).
   asio::awaitable<int> providers() {
-    auto reply = co_await redis_.exec("HVALS", delivery::health_key(target_.prefix));
-    std::vector<std::string> published;
-    for (const auto& v : reply.as_array()) published.push_back(v.as_string());
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    auto fresh = cli::fresh_providers(published, now_ms);
+    auto fresh = co_await delivery::read_published(redis_, target_.prefix);
     out(cl_.json ? cli::providers_json(fresh) : cli::format_providers(fresh));
     co_return 0;
   }

@@ -50,6 +50,8 @@ struct task_record {
 // {"data": {"status", "progress", "result": {"error", "error_text", "result": [{"profile_id"}]},
 //  counters, timestamps}, "error": 0, "error_text": "Successful operation"}
 std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes);
+// That reply's `data` object. Without `outcomes` (tasks/list), `result` has no `result` list.
+std::string task_status_json(const task_record& task, const std::vector<item_outcome>* outcomes);
 
 // "2026-11-23T05:00:00.123Z" for milliseconds since the epoch.
 std::string iso8601(std::int64_t ms);
