@@ -270,6 +270,8 @@
         }),
       );
       statusBusy = false;
+      // The others' "created ... ago" moves on too.
+      for (const entry of tasks.values()) if (FINAL.has(entry.data.status)) drawTask(entry);
     }
     setTimeout(pollStatuses, STATUS_MS);
   }
@@ -291,7 +293,10 @@
       const rows = d.items.map((it) => {
         const li = el("li");
         li.append(el("span", "index", "#" + it.index));
-        li.append(el("span", "badge " + it.outcome, it.outcome + (it.code ? ": " + it.code : "")));
+        // An import's items say what happened to the profile: created, updated, unchanged.
+        const label =
+          it.outcome === "processed" && it.code ? it.code : it.outcome + (it.code ? ": " + it.code : "");
+        li.append(el("span", "badge " + it.outcome, label));
         li.append(el("span", "profile", it.profile_id || ""));
         if (it.message) li.append(el("span", "message", it.message));
         return li;
