@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "herald/common/json.hpp"
@@ -78,6 +79,15 @@ std::optional<item_outcome> item_outcome::from_json(std::string_view json) {
 int task_record::progress() const {
   if (total == 0) return status == task_status::completed ? 100 : 0;
   return static_cast<int>(std::min<std::uint64_t>(100, processed * 100 / total));
+}
+
+bool task_filter::matches(const task_record& t) const {
+  if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), t.status) == statuses.end())
+    return false;
+  if (!types.empty() && std::find(types.begin(), types.end(), t.type) == types.end()) return false;
+  if (created_from && t.created_at < *created_from) return false;
+  if (created_to && t.created_at > *created_to) return false;
+  return true;
 }
 
 std::string iso8601(std::int64_t ms) {

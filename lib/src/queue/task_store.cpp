@@ -244,19 +244,11 @@ asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
   co_return t;
 }
 
-bool task_filter::matches(const task_record& t) const {
-  if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), t.status) == statuses.end())
-    return false;
-  if (!types.empty() && std::find(types.begin(), types.end(), t.type) == types.end()) return false;
-  if (created_from && t.created_at < *created_from) return false;
-  if (created_to && t.created_at > *created_to) return false;
-  return true;
-}
-
 asio::awaitable<std::vector<task_record>> task_store::list(std::string account,
                                                            std::uint64_t limit) {
-  auto page =
-      co_await list(std::move(account), task_list_request{.limit = limit, .count_total = false});
+  // A named request: g++ 12 destroys some temporaries of a co_await expression twice.
+  task_list_request request{.limit = limit, .count_total = false};
+  auto page = co_await list(std::move(account), std::move(request));
   co_return std::move(page.tasks);
 }
 

@@ -53,16 +53,6 @@ struct consumer_stats {
   std::int64_t idle_ms = 0;   // since its last read or claim
 };
 
-// Which of an account's tasks a listing shows; an empty part does not filter.
-struct task_filter {
-  std::vector<task_status> statuses;  // any of these
-  std::vector<std::string> types;     // any of these
-  // Milliseconds since the epoch, both inclusive.
-  std::optional<std::int64_t> created_from, created_to;
-
-  bool matches(const task_record& t) const;
-};
-
 // What task_store::list reads.
 struct task_list_request {
   task_filter filter;
