@@ -22,6 +22,7 @@
 
 #include "herald/api/leadconverter_routes.hpp"
 #include "herald/api/metrics_routes.hpp"
+#include "herald/api/overview_routes.hpp"
 #include "herald/api/profile_routes.hpp"
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
@@ -29,6 +30,7 @@
 #include "herald/auth/request_limit.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
+#include "herald/dashboard/assets.hpp"
 #include "herald/delivery/dispatcher.hpp"
 #include "herald/delivery/provider_health.hpp"
 #include "herald/embedded/redis_supervisor.hpp"
@@ -479,6 +481,8 @@ class heraldd {
     herald::api::task_routes_config task_api;
     task_api.draining = [this] { return health_.draining; };
     herald::api::add_task_routes(routes, store, tokens_, task_api);
+    herald::api::add_overview_routes(routes, store, redis, tokens_, {.prefix = config_.prefix});
+    herald::dashboard::add_dashboard_routes(routes);
     herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
     herald::api::add_leadconverter_routes(
         routes, store, tokens_,

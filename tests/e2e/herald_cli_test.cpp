@@ -216,6 +216,17 @@ TEST_F(HeraldCli, EnqueuesFromStdinAndListsTheAccountsTasksNewestFirst) {
   EXPECT_FALSE(contains(newest.out, first_id)) << newest.out;
   auto other_account = herald({"tasks", "--account", "acme"});
   EXPECT_EQ(other_account.out, "no tasks\n");
+
+  // The filters tasks/list takes: status, type and creation time.
+  auto completed = herald({"tasks", "--status", "completed", "--type", "noop,sleep"});
+  EXPECT_TRUE(contains(completed.out, first_id) && contains(completed.out, second_id))
+      << completed.out;
+  EXPECT_EQ(herald({"tasks", "--status", "queued,failed"}).out, "no tasks\n");
+  EXPECT_EQ(herald({"tasks", "--type", "send"}).out, "no tasks\n");
+  EXPECT_EQ(herald({"tasks", "--until", "2020-01-01T00:00:00Z"}).out, "no tasks\n");
+  auto recent = herald({"tasks", "--since", "2020-01-01T00:00:00Z", "--json"});
+  ASSERT_FALSE(parser_.parse(recent.out).get(doc)) << recent.out;
+  EXPECT_EQ(doc.get_array().size(), 2u) << recent.out;
 }
 
 TEST_F(HeraldCli, RefusesABadJobNamingTheFieldAndEnqueuesNothing) {

@@ -78,6 +78,36 @@ TEST(CliCommandLine, ParsesEveryCommand) {
   EXPECT_EQ(parse({"dead", "purge"}).command, command_kind::dead_purge);
 }
 
+TEST(CliCommandLine, TasksTakesTheFiltersOfTasksList) {
+  const auto cl = parse({"tasks", "--status", "queued,processing", "--type", "send", "--since",
+                         "2023-11-14T22:13:20Z", "--until", "1700000100000"});
+  EXPECT_EQ(cl.task_filter.statuses,
+            (std::vector<queue::task_status>{queue::task_status::queued,
+                                             queue::task_status::processing}));
+  EXPECT_EQ(cl.task_filter.types, std::vector<std::string>{"send"});
+  EXPECT_EQ(cl.task_filter.created_from, 1'700'000'000'000);
+  EXPECT_EQ(cl.task_filter.created_to, 1'700'000'100'000);
+  EXPECT_FALSE(cl.type.has_value());  // --type filters here; it is not enqueue's body type
+  EXPECT_TRUE(parse({"tasks"}).task_filter.statuses.empty());
+
+  EXPECT_TRUE(
+      contains(usage_error({"tasks", "--status", "done"}), "--status: \"done\" is not one"));
+  EXPECT_TRUE(contains(usage_error({"tasks", "--status", ","}), "--status: no value"));
+  EXPECT_TRUE(contains(usage_error({"tasks", "--since", "yesterday"}), "--since: \"yesterday\""));
+  EXPECT_TRUE(contains(usage_error({"status", "x", "--since", "1"}), "not an option of"));
+
+  queue::task_record t;
+  t.type = "send";
+  t.status = queue::task_status::processing;
+  t.created_at = 1'700'000'050'000;
+  EXPECT_TRUE(cl.task_filter.matches(t));
+  t.created_at = 1'700'000'100'001;
+  EXPECT_FALSE(cl.task_filter.matches(t));
+  t.created_at = 1'700'000'000'000;
+  t.status = queue::task_status::completed;
+  EXPECT_FALSE(cl.task_filter.matches(t));
+}
+
 TEST(CliCommandLine, HelpAndVersionWinOverEverythingElse) {
   EXPECT_EQ(parse({"--help"}).command, command_kind::help);
   EXPECT_EQ(parse({"status", "-h"}).command, command_kind::help);

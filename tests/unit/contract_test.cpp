@@ -224,5 +224,20 @@ TEST(Contract, ProfileRepliesMatchTheProfileSchema) {
     EXPECT_EQ(validate_json(schema, {broken}).first, 1) << broken;
 }
 
+// The dashboard's JSON routes: their examples match their schemas, and the schemas can fail.
+TEST(Contract, TaskListAndOverviewExamplesMatchTheirSchemas) {
+  for (const char* name : {"task-list", "overview"}) {
+    const auto schema = proto / "schemas" / (std::string(name) + ".schema.json");
+    const auto replies = examples(name, ".reply.json");
+    ASSERT_EQ(replies.size(), 1u) << name;
+    auto [code, complaints] = validate_json(schema, replies);
+    EXPECT_EQ(code, 0) << name << ": " << complaints;
+    const auto broken =
+        std::filesystem::path(::testing::TempDir()) / (std::string(name) + "-broken.json");
+    std::ofstream(broken) << R"({"error": 0, "error_text": "Successful operation", "data": {}})";
+    EXPECT_EQ(validate_json(schema, {broken}).first, 1) << name;
+  }
+}
+
 }  // namespace
 }  // namespace herald::queue

@@ -94,7 +94,7 @@ TEST(delivery_health, herald_providers_lists_the_fresh_entries) {
   provider_status b;
   b.name = "old";
   const std::int64_t now = 1'700'000'100'000;
-  auto fresh = cli::fresh_providers(
+  auto fresh = fresh_providers(
       {status_json(a, "h1", now - 2000), status_json(b, "h2", now - 11'000), "garbage"}, now);
   ASSERT_EQ(fresh.size(), 1u);
   const auto text = cli::format_providers(fresh);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,6 +18,7 @@
 
 #include "herald/api/replies.hpp"
 #include "herald/api/request.hpp"
+#include "herald/common/time.hpp"
 
 namespace herald::api {
 
@@ -223,6 +225,193 @@ asio::awaitable<http::response> post_items(const route_context& c, const http::r
   co_return ok_reply(data);
 }
 
+// The fields of a tasks/list body (and the parameters of its GET form, token aside).
+constexpr std::string_view list_fields[] = {"token",        "format",     "status", "type",
+                                            "created_from", "created_to", "offset", "limit"};
+
+constexpr std::string_view status_rule =
+    "must be one of queued, processing, completed, failed, cancelled";
+constexpr std::string_view time_rule =
+    "must be an ISO-8601 time such as \"2026-11-23T05:00:00Z\", or milliseconds since the epoch";
+
+// A job type as a filter: what a handler may be registered as.
+bool valid_type_name(std::string_view t) {
+  if (t.empty() || t.size() > 64) return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// A filter of names: a string (several comma-separated) or an array of strings; each one
+// checked by `add`, which returns false for a bad one. The 400 names the field, and the
+// array's index.
+template <class Add>
+std::optional<http::response> read_names(simdjson::dom::object body, std::string_view name,
+                                         std::string_view rule, Add add) {
+  simdjson::dom::element field;
+  if (body[name].get(field) != simdjson::SUCCESS || field.is_null()) return std::nullopt;
+  // Whether `text` held at least one name and `add` took each.
+  auto add_list = [&](std::string_view text) {
+    bool any = false;
+    for (std::size_t from = 0; from <= text.size();) {
+      auto comma = std::min(text.find(',', from), text.size());
+      auto part = text.substr(from, comma - from);
+      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+      if (!part.empty()) {
+        if (!add(part)) return false;
+        any = true;
+      }
+      from = comma + 1;
+    }
+    return any;
+  };
+  std::string_view text;
+  if (field.get(text) == simdjson::SUCCESS) {
+    if (!add_list(text)) return invalid_request(std::string(name) + ": " + std::string(rule));
+    return std::nullopt;
+  }
+  simdjson::dom::array list;
+  if (field.get(list) != simdjson::SUCCESS)
+    return invalid_request(std::string(name) + ": must be a string or an array of strings");
+  std::size_t i = 0;
+  for (auto item : list) {
+    const auto where = std::string(name) + "[" + std::to_string(i++) + "]";
+    if (item.get(text) != simdjson::SUCCESS) return invalid_request(where + ": must be a string");
+    if (!add_list(text)) return invalid_request(where + ": " + std::string(rule));
+  }
+  return std::nullopt;
+}
+
+// created_from / created_to: milliseconds since the epoch (a number, or digits in a string) or
+// an ISO-8601 string.
+std::optional<http::response> read_time(simdjson::dom::object body, std::string_view name,
+                                        std::optional<std::int64_t>& out) {
+  simdjson::dom::element field;
+  if (body[name].get(field) != simdjson::SUCCESS || field.is_null()) return std::nullopt;
+  std::int64_t ms = 0;
+  std::string_view text;
+  if (field.get(ms) == simdjson::SUCCESS && ms >= 0) {
+    out = ms;
+  } else if (field.get(text) == simdjson::SUCCESS) {
+    out = parse_timestamp(text);
+  }
+  if (!out) return invalid_request(std::string(name) + ": " + std::string(time_rule));
+  return std::nullopt;
+}
+
+// A tasks/list body (POST) or its query's equivalent (GET) as the store's listing request.
+std::optional<http::response> read_list_request(simdjson::dom::object body,
+                                                const task_routes_config& cfg,
+                                                queue::task_list_request& out) {
+  for (auto [key, value] : body) {
+    if (std::find(std::begin(list_fields), std::end(list_fields), key) == std::end(list_fields)) {
+      return invalid_request(std::string(key)
+                             + ": unknown field; tasks/list takes token, format, status, type, "
+                               "created_from, created_to, offset and limit");
+    }
+  }
+  simdjson::dom::element format;
+  if (body["format"].get(format) == simdjson::SUCCESS && !format.is_null()) {
+    std::string_view text;
+    if (format.get(text) != simdjson::SUCCESS || text != "json") {
+      return invalid_request("format: only \"json\" is supported");
+    }
+  }
+  auto& f = out.filter;
+  if (auto bad = read_names(body, "status", status_rule, [&](std::string_view s) {
+        auto status = queue::parse_task_status(s);
+        if (status && std::find(f.statuses.begin(), f.statuses.end(), *status) == f.statuses.end())
+          f.statuses.push_back(*status);
+        return status.has_value();
+      }))
+    return bad;
+  if (auto bad = read_names(body, "type",
+                            "must be a job type such as import_and_start, start, send or noop",
+                            [&](std::string_view t) {
+                              if (!valid_type_name(t)) return false;
+                              f.types.emplace_back(t);
+                              return true;
+                            }))
+    return bad;
+  if (auto bad = read_time(body, "created_from", f.created_from)) return bad;
+  if (auto bad = read_time(body, "created_to", f.created_to)) return bad;
+  if (f.created_from && f.created_to && *f.created_to < *f.created_from)
+    return invalid_request("created_to: earlier than created_from");
+  constexpr auto max_offset = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (auto bad = read_integer(body, "offset", 0, 0, max_offset, out.offset)) return bad;
+  if (auto bad =
+          read_integer(body, "limit", cfg.default_list_limit, 1, cfg.max_list_limit, out.limit))
+    return bad;
+  out.max_scan = cfg.max_list_scan;
+  out.count_total = true;
+  return std::nullopt;
+}
+
+asio::awaitable<http::response> list_reply(const route_context& c, const std::string& account,
+                                           queue::task_list_request request) {
+  const auto offset = request.offset, limit = request.limit;
+  const auto page = co_await c.store.list(account, std::move(request));
+  std::string data = "{\"tasks\": [";
+  for (std::size_t i = 0; i < page.tasks.size(); ++i) {
+    if (i != 0) data += ", ";
+    data += queue::task_status_json(page.tasks[i], nullptr);
+  }
+  data += "], \"offset\": " + std::to_string(offset) + ", \"limit\": " + std::to_string(limit)
+          + ", \"total\": " + std::to_string(page.total)
+          + ", \"total_exact\": " + (page.total_exact ? "true" : "false") + "}";
+  co_return ok_reply(data);
+}
+
+asio::awaitable<http::response> post_list(const route_context& c, const http::request& req) {
+  json_body body;
+  if (auto refusal = body.parse(req.body())) co_return std::move(*refusal);
+  http::response refusal;
+  auto account = authenticate(c.tokens, req, &body, refusal);
+  if (!account) co_return refusal;
+  queue::task_list_request request;
+  if (auto bad = read_list_request(body.object(), c.cfg, request)) co_return std::move(*bad);
+  co_return co_await list_reply(c, *account, std::move(request));
+}
+
+// GET /api/v1.1/tasks/list?status=processing&limit=20: the query read as the POST body would
+// be (a value of digits as a number), so both forms take and refuse the same.
+std::optional<http::response> query_as_json(const http::request& req, std::string& out) {
+  const auto target =
+      boost::urls::parse_uri_reference(std::string_view(req.target().data(), req.target().size()));
+  if (!target) return invalid_request("target: not a valid request target");
+  std::vector<std::string> seen;
+  out = "{";
+  for (const auto& param : target->params()) {
+    if (param.key == "token")
+      return invalid_request(
+          "token: not taken in a query string (where logs keep it); send Authorization: Bearer");
+    if (std::find(seen.begin(), seen.end(), param.key) != seen.end())
+      return invalid_request(param.key + ": given more than once");
+    seen.push_back(param.key);
+    if (out.size() > 1) out += ", ";
+    out += http::json_quote(param.key) + ": ";
+    const bool digits = !param.value.empty() && param.value.size() <= 18
+                        && param.value.find_first_not_of("0123456789") == std::string::npos;
+    out += digits ? param.value : http::json_quote(param.value);
+  }
+  out += "}";
+  return std::nullopt;
+}
+
+asio::awaitable<http::response> get_list(const route_context& c, const http::request& req) {
+  http::response refusal;
+  const auto account = authenticate(c.tokens, req, nullptr, refusal);
+  if (!account) co_return refusal;
+  std::string query;
+  if (auto bad = query_as_json(req, query)) co_return std::move(*bad);
+  json_body body;
+  if (auto refusal = body.parse(query)) co_return std::move(*refusal);
+  queue::task_list_request request;
+  if (auto bad = read_list_request(body.object(), c.cfg, request)) co_return std::move(*bad);
+  co_return co_await list_reply(c, *account, std::move(request));
+}
+
 using route_body = asio::awaitable<http::response> (*)(const route_context&, const http::request&);
 
 // The route's handler: `body`, with a Redis failure answered 503 instead of 500.
@@ -259,6 +448,10 @@ void add_task_routes(http::router& routes, queue::task_store& store,
              handler(c, "POST /api/v1.1/tasks/cancel", post_cancel));
   routes.add(bhttp::verb::post, "/api/v1.1/tasks/items",
              handler(c, "POST /api/v1.1/tasks/items", post_items));
+  routes.add(bhttp::verb::post, "/api/v1.1/tasks/list",
+             handler(c, "POST /api/v1.1/tasks/list", post_list));
+  routes.add(bhttp::verb::get, "/api/v1.1/tasks/list",
+             handler(c, "GET /api/v1.1/tasks/list", get_list));
 }
 
 }  // namespace herald::api

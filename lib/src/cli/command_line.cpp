@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "herald/api/profile_lookup.hpp"
+#include "herald/common/time.hpp"
 #include "herald/config/daemon_config.hpp"
 
 namespace herald::cli {
@@ -61,7 +62,7 @@ struct option_spec {
   unsigned scopes;
 };
 
-constexpr std::array<option_spec, 28> options{{
+constexpr std::array<option_spec, 31> options{{
     {"help", false, global},
     {"version", false, global},
     {"redis-url", true, global},
@@ -69,7 +70,10 @@ constexpr std::array<option_spec, 28> options{{
     {"prefix", true, global},
     {"account", true, global},
     {"interval", true, for_enqueue | for_status},
-    {"type", true, for_enqueue},
+    {"type", true, for_enqueue | for_tasks},
+    {"status", true, for_tasks},
+    {"since", true, for_tasks},
+    {"until", true, for_tasks},
     {"task-id", true, for_enqueue},
     {"idempotency-key", true, for_enqueue},
     {"run-at", true, for_enqueue},
@@ -102,6 +106,20 @@ const option_spec* find_option(std::string_view name) {
 
 [[noreturn]] void usage(const std::string& what) {
   throw cli_error(exit_code::usage, what + " (herald --help lists commands and options)");
+}
+
+// "queued,processing": the non-empty words between commas; usage() when there is none.
+std::vector<std::string> comma_list(const std::string& flag, std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto word = text.substr(0, comma);
+    if (!word.empty()) out.emplace_back(word);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  if (out.empty()) usage(flag + ": no value between the commas");
+  return out;
 }
 
 std::uint64_t parse_limit(std::string_view text) {
@@ -343,9 +361,26 @@ command_line parse_command_line(std::span<const std::string_view> args) {
       cl.account = g.value;
     else if (n == "interval")
       cl.interval = parse_interval(g.value);
+    else if (n == "type" && cl.command == command_kind::tasks)
+      for (const auto& t : comma_list(flag, g.value)) cl.task_filter.types.push_back(t);
     else if (n == "type")
       cl.type = g.value;
-    else if (n == "task-id")
+    else if (n == "status") {
+      for (const auto& word : comma_list(flag, g.value)) {
+        auto status = queue::parse_task_status(word);
+        if (!status)
+          usage(flag + ": \"" + word
+                + "\" is not one of queued, processing, completed, failed, cancelled");
+        cl.task_filter.statuses.push_back(*status);
+      }
+    } else if (n == "since" || n == "until") {
+      auto at = parse_timestamp(g.value);
+      if (!at)
+        usage(flag + ": \"" + std::string(g.value)
+              + "\" is not an ISO-8601 time (2026-11-23T05:00:00Z) or milliseconds since the "
+                "epoch");
+      (n == "since" ? cl.task_filter.created_from : cl.task_filter.created_to) = *at;
+    } else if (n == "task-id")
       cl.task_id = g.value;
     else if (n == "idempotency-key")
       cl.idempotency_key = g.value;
@@ -468,7 +503,7 @@ Usage:
   herald enqueue FILE|- [--type T] [--task-id ID] [--idempotency-key K] [--run-at WHEN]
                         [--wait | --watch] [--interval D]
   herald status ID [--watch] [--json] [--interval D]
-  herald tasks [--limit N] [--json]
+  herald tasks [--status S[,S]] [--type T[,T]] [--since TIME] [--until TIME] [--limit N] [--json]
   herald cancel ID
   herald queue stats [--json]
   herald providers [--json]
@@ -498,7 +533,10 @@ Commands:
                            is not a terminal)
   status ID        The task's status, progress, counters and times (--json: the status reply
                    of the HTTP API). --watch follows it to the end like enqueue --watch.
-  tasks            The account's most recent tasks, newest first (--limit, default 20).
+  tasks            The account's most recent tasks, newest first (--limit, default 20);
+                   --status and --type keep those of a status or type (several
+                   comma-separated), --since and --until those created in that time
+                   (ISO-8601 or ms since the epoch, both inclusive).
   cancel ID        Cancel the task; items already processed keep their outcomes. Prints the
                    task's status afterwards.
   queue stats      Stream length, pending, delayed, dead letters and consumers.

@@ -209,19 +209,6 @@ std::string queue_stats_json(const queue::queue_stats& s) {
          + ", \"consumers\": " + std::to_string(s.consumers) + "}\n";
 }
 
-std::vector<delivery::published_status> fresh_providers(
-    const std::vector<std::string>& published_json, std::int64_t now_ms, std::int64_t max_age_ms) {
-  std::vector<delivery::published_status> out;
-  for (const auto& json : published_json) {
-    auto p = delivery::parse_status_json(json);
-    if (p && now_ms - p->updated_at_ms <= max_age_ms) out.push_back(std::move(*p));
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.status.name, a.instance) < std::tie(b.status.name, b.instance);
-  });
-  return out;
-}
-
 std::string format_providers(const std::vector<delivery::published_status>& providers) {
   if (providers.empty())
     return "no providers published in the last 10 s (is heraldd running with this Redis and "

@@ -2,7 +2,9 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -171,6 +173,31 @@ std::optional<published_status> parse_status_json(std::string_view json) {
   std::int64_t at = 0;
   if (root["updated_at"].get(at) == simdjson::SUCCESS) p.updated_at_ms = at;
   return p;
+}
+
+std::vector<published_status> fresh_providers(const std::vector<std::string>& published_json,
+                                              std::int64_t now_ms, std::int64_t max_age_ms) {
+  std::vector<published_status> out;
+  for (const auto& json : published_json) {
+    auto p = parse_status_json(json);
+    if (p && now_ms - p->updated_at_ms <= max_age_ms) out.push_back(std::move(*p));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.status.name, a.instance) < std::tie(b.status.name, b.instance);
+  });
+  return out;
+}
+
+asio::awaitable<std::vector<published_status>> read_published(redis::client& redis,
+                                                              std::string_view prefix,
+                                                              std::int64_t max_age_ms) {
+  auto reply = co_await redis.exec("HVALS", health_key(prefix));
+  std::vector<std::string> published;
+  for (auto& v : reply.as_array()) published.push_back(v.take_str());
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  co_return fresh_providers(published, now_ms, max_age_ms);
 }
 
 struct health_publisher::state {

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "herald/common/json.hpp"
@@ -80,6 +81,15 @@ int task_record::progress() const {
   return static_cast<int>(std::min<std::uint64_t>(100, processed * 100 / total));
 }
 
+bool task_filter::matches(const task_record& t) const {
+  if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), t.status) == statuses.end())
+    return false;
+  if (!types.empty() && std::find(types.begin(), types.end(), t.type) == types.end()) return false;
+  if (created_from && t.created_at < *created_from) return false;
+  if (created_to && t.created_at > *created_to) return false;
+  return true;
+}
+
 std::string iso8601(std::int64_t ms) {
   std::time_t t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
@@ -91,26 +101,34 @@ std::string iso8601(std::int64_t ms) {
 }
 
 std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes) {
-  std::string out = "{\"data\": {\"task_id\": " + json_quote(task.task_id);
+  return "{\"data\": " + task_status_json(task, &outcomes)
+         + ", \"error\": 0, \"error_text\": \"Successful operation\"}";
+}
+
+std::string task_status_json(const task_record& task, const std::vector<item_outcome>* outcomes) {
+  std::string out = "{\"task_id\": " + json_quote(task.task_id);
   out += ", \"type\": " + json_quote(task.type);
   out += ", \"status\": " + json_quote(to_string(task.status));
   out += ", \"progress\": " + std::to_string(task.progress());
   bool failed = task.status == task_status::failed;
   out += ", \"result\": {\"error\": " + std::string(failed ? "1" : "0");
   out += ", \"error_text\": " + json_quote(failed ? task.error_text : std::string());
-  out += ", \"result\": [";
-  bool first = true;
-  // The profiles the job reached: imported, or sent (or scheduled) the trigger's message; not
-  // those skipped or failed.
-  for (const auto& o : outcomes) {
-    if (o.profile_id.empty() || o.outcome == item_outcome::kind::skipped
-        || o.outcome == item_outcome::kind::failed)
-      continue;
-    if (!first) out += ", ";
-    first = false;
-    out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";
+  if (outcomes != nullptr) {
+    out += ", \"result\": [";
+    bool first = true;
+    // The profiles the job reached: imported, or sent (or scheduled) the trigger's message; not
+    // those skipped or failed.
+    for (const auto& o : *outcomes) {
+      if (o.profile_id.empty() || o.outcome == item_outcome::kind::skipped
+          || o.outcome == item_outcome::kind::failed)
+        continue;
+      if (!first) out += ", ";
+      first = false;
+      out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";
+    }
+    out += "]";
   }
-  out += "]}";
+  out += "}";
   auto counter = [&](std::string_view name, std::uint64_t v) {
     out += ", \"";
     out += name;
@@ -132,8 +150,7 @@ std::string status_reply_json(const task_record& task, const std::vector<item_ou
   time("finished_at", task.finished_at);
   time("expires_at", task.expires_at);
   if (task.run_at) time("run_at", task.run_at);
-  out += "}, \"error\": 0, \"error_text\": \"Successful operation\"}";
-  return out;
+  return out + "}";
 }
 
 }  // namespace herald::queue

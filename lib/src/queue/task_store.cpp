@@ -246,17 +246,34 @@ asio::awaitable<std::optional<task_record>> task_store::get(std::string task_id,
 
 asio::awaitable<std::vector<task_record>> task_store::list(std::string account,
                                                            std::uint64_t limit) {
+  // A named request: g++ 12 destroys some temporaries of a co_await expression twice.
+  task_list_request request{.limit = limit, .count_total = false};
+  auto page = co_await list(std::move(account), std::move(request));
+  co_return std::move(page.tasks);
+}
+
+asio::awaitable<task_page> task_store::list(std::string account, task_list_request request) {
   // Newest first; ids whose task expired are skipped, so a page may need the next one. An id
   // may come twice: pushed again (a dead letter retried after its task expired), or read again
   // when ids pushed meanwhile moved the next page.
-  std::vector<task_record> out;
+  task_page out;
   std::unordered_set<std::string> seen;
   const auto key = keys_.account_tasks(account);
   const std::uint64_t page = 1000;
+  const std::uint64_t page_end = request.offset + request.limit;
   // The ids after the last one whose task exists: at the index's old end, they can go.
   std::vector<std::string> trailing;
-  for (std::uint64_t from = 0; out.size() < limit; from += page) {
-    auto reply = co_await redis_.exec("LRANGE", key, from, from + page - 1);
+  for (std::uint64_t from = 0;; from += page) {
+    if (from >= request.max_scan) {
+      out.total_exact = false;
+      break;
+    }
+    if (!request.count_total && out.total >= page_end) {
+      out.total_exact = false;
+      break;
+    }
+    const auto count = std::min(page, request.max_scan - from);
+    auto reply = co_await redis_.exec("LRANGE", key, from, from + count - 1);
     const auto& ids = reply.as_array();
     std::vector<asio::awaitable<std::optional<task_record>>> reads;
     reads.reserve(ids.size());
@@ -269,10 +286,13 @@ asio::awaitable<std::vector<task_record>> task_store::list(std::string account,
         continue;
       }
       trailing.clear();
-      if (out.size() < limit && seen.insert(ids[i].as_string()).second)
-        out.push_back(std::move(**tasks[i].value));
+      if (!seen.insert(ids[i].as_string()).second) continue;
+      auto& task = **tasks[i].value;
+      if (!request.filter.matches(task)) continue;
+      if (out.total >= request.offset && out.total < page_end) out.tasks.push_back(std::move(task));
+      ++out.total;
     }
-    if (ids.size() < page) {
+    if (ids.size() < count) {
       if (!trailing.empty()) {
         std::vector<std::string> keys{key};
         co_await redis_.eval(scripts::prune_index(), keys, trailing);
@@ -365,6 +385,27 @@ asio::awaitable<queue_stats> task_store::stats() {
   }
   if (!lag_known) s.waiting = s.length > s.pending ? s.length - s.pending : 0;
   co_return s;
+}
+
+asio::awaitable<std::vector<consumer_stats>> task_store::consumers() {
+  std::vector<consumer_stats> out;
+  auto [ec, reply] = co_await redis_.async_exec(
+      redis::command("XINFO", "CONSUMERS", keys_.jobs(), queue_keys::group),
+      asio::as_tuple(asio::use_awaitable));
+  if (ec == redis::errc::server_error) co_return out;  // no stream or no group yet: none
+  if (ec) throw redis::error(ec);
+  for (const auto& c : reply.as_array()) {
+    const auto& f = c.as_array();
+    consumer_stats s;
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+      if (f[i].str() == "name") s.name = f[i + 1].str();
+      if (f[i].str() == "pending") s.pending = f[i + 1].integer();
+      if (f[i].str() == "idle") s.idle_ms = f[i + 1].integer();
+    }
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  co_return out;
 }
 
 asio::awaitable<std::vector<dead_letter>> task_store::dead_letters(std::uint64_t limit) {

@@ -1,5 +1,6 @@
 // The HTTP routes that show and change tasks: status (POST, and GET for pollers with an
-// optional long-poll), cancel, and item outcomes, each limited to the token's own account.
+// optional long-poll), cancel, item outcomes, and the account's tasks filtered and paginated,
+// each limited to the token's own account.
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,12 @@ struct task_routes_config {
   // POST /api/v1.1/tasks/items: `limit` when the request has none, and the largest allowed.
   std::uint64_t default_items_limit = 100;
   std::uint64_t max_items_limit = 1000;
+  // POST /api/v1.1/tasks/list (and GET): `limit` when none is given, and the largest allowed.
+  std::uint64_t default_list_limit = 100;
+  std::uint64_t max_list_limit = 1000;
+  // The account's newest task ids a listing reads at most (its total counts matches among
+  // them): what one listing may cost Redis, whatever the account's size.
+  std::uint64_t max_list_scan = 10000;
   // When set and true, held status replies are answered at once with the task as it is (so a
   // draining daemon does not wait out every long-poll). Called from the handlers' executors.
   std::function<bool()> draining;
@@ -37,6 +44,11 @@ struct task_routes_config {
 //   POST /api/v1.1/tasks/items   {token, task_id, offset?, limit?}
 //                                                      {"data": {"items", "offset", "limit",
 //                                                       "total"}}
+//   POST /api/v1.1/tasks/list    {token, status?, type?, created_from?, created_to?, offset?,
+//                                 limit?}             {"data": {"tasks": [<status data>],
+//                                                      "offset", "limit", "total",
+//                                                      "total_exact"}}, newest first
+//   GET  /api/v1.1/tasks/list?status=..&limit=..       the same; Bearer token
 // `store` and `tokens` must outlive `routes`. A task of another account answers exactly like an
 // unknown one (404); Redis failures answer 503.
 void add_task_routes(http::router& routes, queue::task_store& store,

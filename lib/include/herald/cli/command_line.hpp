@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "herald/profiles/matching.hpp"
+#include "herald/queue/task.hpp"
 
 namespace herald::cli {
 
@@ -83,6 +84,8 @@ struct command_line {
   bool json = false;         // --json (status, tasks, queue stats, dead list, profiles get)
   bool all = false;          // dead retry --all
   std::uint64_t limit = 20;  // tasks, dead list
+  // tasks: --status, --type, --since and --until (created_at, both inclusive)
+  queue::task_filter task_filter;
 
   // profiles get: the profile database (--db) and the checked lookup its flags make; the mode is
   // --matching, else the one the key given implies (--email: email, --channel/--id: custom_sub).

@@ -53,12 +53,8 @@ std::string format_queue_stats(const queue::queue_stats& stats);
 // {"length": .., "pending": .., "delayed": .., "dead": .., "consumers": ..}
 std::string queue_stats_json(const queue::queue_stats& stats);
 
-// The providers heraldd instances published (herald providers): those updated within
-// `max_age_ms` of `now_ms`, by name then instance; for people a table and each one's recent
-// errors, in JSON an array of the published objects.
-std::vector<delivery::published_status> fresh_providers(
-    const std::vector<std::string>& published_json, std::int64_t now_ms,
-    std::int64_t max_age_ms = 10'000);
+// The providers heraldd instances published (herald providers, delivery::read_published): for
+// people a table and each one's recent errors, in JSON an array of the published objects.
 std::string format_providers(const std::vector<delivery::published_status>& providers);
 std::string providers_json(const std::vector<delivery::published_status>& providers);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "herald/delivery/circuit_breaker.hpp"
 #include "herald/delivery/provider_config.hpp"
@@ -93,6 +94,21 @@ struct published_status {
   std::int64_t updated_at_ms = 0;
 };
 std::optional<published_status> parse_status_json(std::string_view json);
+
+// How long a published status counts: a heraldd publishes every second; one silent for longer
+// than this is stopped or cut off from Redis.
+inline constexpr std::int64_t published_max_age_ms = 10'000;
+
+// The published entries (JSON, as in the hash) updated within `max_age_ms` of `now_ms`, by name
+// then instance; entries that do not parse are left out.
+std::vector<published_status> fresh_providers(const std::vector<std::string>& published_json,
+                                              std::int64_t now_ms,
+                                              std::int64_t max_age_ms = published_max_age_ms);
+
+// What every heraldd on this Redis (and `prefix`) published of its providers, fresh ones only
+// (fresh_providers at the current time): what `herald providers` and GET /api/v1.1/overview show.
+boost::asio::awaitable<std::vector<published_status>> read_published(
+    redis::client& redis, std::string_view prefix, std::int64_t max_age_ms = published_max_age_ms);
 
 // Writes every provider's status to health_key(prefix) every `interval`, under `instance` (the
 // heraldd's consumer name), until stop(). Runs on `ex`, the executor of `redis`. A failed write

@@ -46,10 +46,22 @@ struct task_record {
   int progress() const;
 };
 
+// Which of an account's tasks a listing shows; an empty part does not filter.
+struct task_filter {
+  std::vector<task_status> statuses;  // any of these
+  std::vector<std::string> types;     // any of these
+  // Milliseconds since the epoch, both inclusive.
+  std::optional<std::int64_t> created_from, created_to;
+
+  bool matches(const task_record& t) const;
+};
+
 // The task-status reply of seeds/004 (proto/schemas/task-status.schema.json):
 // {"data": {"status", "progress", "result": {"error", "error_text", "result": [{"profile_id"}]},
 //  counters, timestamps}, "error": 0, "error_text": "Successful operation"}
 std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes);
+// That reply's `data` object. Without `outcomes` (tasks/list), `result` has no `result` list.
+std::string task_status_json(const task_record& task, const std::vector<item_outcome>* outcomes);
 
 // "2026-11-23T05:00:00.123Z" for milliseconds since the epoch.
 std::string iso8601(std::int64_t ms);

@@ -39,6 +39,8 @@ struct enqueued {
 struct queue_stats {
   std::uint64_t length = 0;   // entries in the stream (waiting and pending)
   std::uint64_t pending = 0;  // handed to a worker, not acknowledged
+  // Not yet handed to any worker (the group's lag); nothing when Redis cannot tell.
+  std::optional<std::uint64_t> waiting;
   std::uint64_t delayed = 0;
   std::uint64_t dead = 0;
   std::uint64_t consumers = 0;
@@ -46,6 +48,32 @@ struct queue_stats {
   // entries were deleted from the stream's middle, the length less the pending).
   std::uint64_t waiting = 0;
   std::uint64_t scheduled_sends = 0;  // batches of scheduled sends waiting (P:{Q}:sends)
+};
+
+// One consumer of the group (a heraldd) as XINFO CONSUMERS shows it.
+struct consumer_stats {
+  std::string name;
+  std::uint64_t pending = 0;  // entries handed to it, not acknowledged
+  std::int64_t idle_ms = 0;   // since its last read or claim
+};
+
+// What task_store::list reads.
+struct task_list_request {
+  task_filter filter;
+  std::uint64_t offset = 0;  // matching tasks skipped, newest first
+  std::uint64_t limit = 100;
+  // Index ids read at most: bounds one listing's cost whatever the account's size.
+  std::uint64_t max_scan = task_index_max;
+  // Read on past the page to count every matching task (total); false: stop once it is full.
+  bool count_total = true;
+};
+
+struct task_page {
+  std::vector<task_record> tasks;  // newest first
+  // Matching tasks among the ids read: all of them when total_exact, a lower bound otherwise
+  // (max_scan was reached, or count_total was false and the page filled).
+  std::uint64_t total = 0;
+  bool total_exact = true;
 };
 
 struct dead_letter {
@@ -101,6 +129,8 @@ class task_store {
   // expired tasks at the index's old end are removed from it). Reads pages of ids, each page's
   // tasks in one pipelined round trip.
   boost::asio::awaitable<std::vector<task_record>> list(std::string account, std::uint64_t limit);
+  // The same, filtered and paginated: the matching tasks from `offset`, and how many match.
+  boost::asio::awaitable<task_page> list(std::string account, task_list_request request);
   // Item outcomes with index in [from, from+limit), in index order.
   boost::asio::awaitable<std::vector<item_outcome>> items(std::string task_id, std::uint64_t from,
                                                           std::uint64_t limit);
@@ -109,6 +139,8 @@ class task_store {
                                                             std::string account);
 
   boost::asio::awaitable<queue_stats> stats();
+  // The group's consumers (each heraldd is one), by name; none before the group exists.
+  boost::asio::awaitable<std::vector<consumer_stats>> consumers();
   boost::asio::awaitable<std::vector<dead_letter>> dead_letters(std::uint64_t limit = 100);
   // Puts a dead letter back on the stream (dead_retry.lua); false when there is none with `id`;
   // throws when its task id is another task's now.
