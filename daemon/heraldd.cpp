@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "herald/api/enqueue_routes.hpp"
 #include "herald/api/profile_routes.hpp"
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
@@ -453,6 +454,10 @@ class heraldd {
         redis, {.prefix = config_.prefix, .deleted_ttl = config_.task_ttl});
     herald::api::add_trigger_routes(routes, triggers, tokens_,
                                     {.providers = [this] { return provider_kinds_of(config_); }});
+    herald::api::enqueue_routes_config enqueue_api;
+    enqueue_api.limits = config_.enqueue;
+    enqueue_api.draining = [this] { return health_.draining; };
+    herald::api::add_enqueue_routes(routes, store, triggers, handlers, tokens_, enqueue_api);
     triggers_ = &triggers;
     struct forget {  // SIGHUP must not reach the store once serve() has returned
       herald::triggers::trigger_store*& p;

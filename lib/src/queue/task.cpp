@@ -90,18 +90,9 @@ std::string iso8601(std::int64_t ms) {
   return buf;
 }
 
-std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes) {
-  std::string out = "{\"data\": {\"task_id\": " + json_quote(task.task_id);
-  out += ", \"type\": " + json_quote(task.type);
-  out += ", \"status\": " + json_quote(to_string(task.status));
-  out += ", \"progress\": " + std::to_string(task.progress());
-  bool failed = task.status == task_status::failed;
-  out += ", \"result\": {\"error\": " + std::string(failed ? "1" : "0");
-  out += ", \"error_text\": " + json_quote(failed ? task.error_text : std::string());
-  out += ", \"result\": [";
+std::string profile_results_json(const std::vector<item_outcome>& outcomes) {
+  std::string out = "[";
   bool first = true;
-  // The profiles the job reached: imported, or sent (or scheduled) the trigger's message; not
-  // those skipped or failed.
   for (const auto& o : outcomes) {
     if (o.profile_id.empty() || o.outcome == item_outcome::kind::skipped
         || o.outcome == item_outcome::kind::failed)
@@ -110,7 +101,18 @@ std::string status_reply_json(const task_record& task, const std::vector<item_ou
     first = false;
     out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";
   }
-  out += "]}";
+  return out + "]";
+}
+
+std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes) {
+  std::string out = "{\"data\": {\"task_id\": " + json_quote(task.task_id);
+  out += ", \"type\": " + json_quote(task.type);
+  out += ", \"status\": " + json_quote(to_string(task.status));
+  out += ", \"progress\": " + std::to_string(task.progress());
+  bool failed = task.status == task_status::failed;
+  out += ", \"result\": {\"error\": " + std::string(failed ? "1" : "0");
+  out += ", \"error_text\": " + json_quote(failed ? task.error_text : std::string());
+  out += ", \"result\": " + profile_results_json(outcomes) + "}";
   auto counter = [&](std::string_view name, std::uint64_t v) {
     out += ", \"";
     out += name;

@@ -20,6 +20,9 @@ class client;
 
 namespace herald::queue {
 
+// An idempotency key's longest length, in characters (the job schema's maxLength).
+inline constexpr std::size_t max_idempotency_key_chars = 200;
+
 // One job to enqueue.
 struct new_job {
   std::string type;
