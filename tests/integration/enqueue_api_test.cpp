@@ -166,6 +166,20 @@ constexpr auto seed_001_custom = R"({
 ]
 })";
 
+// Seed 001's XML request by email.
+constexpr auto seed_001_xml = R"(<xml>
+<token>abcdefghijklmnqrstuvwxyz</token>
+<trigger_id>85</trigger_id>
+<format>xml</format>
+<matching>email</matching>
+<data>
+<email>example3@example.com</email>
+</data>
+<data>
+<email>example4@example.com</email>
+</data>
+</xml>)";
+
 // `text` with every occurrence of `from` replaced by `to`.
 std::string replace_all(std::string text, std::string_view from, std::string_view to) {
   for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
@@ -212,7 +226,7 @@ class enqueue_api_test : public herald::test::api_server_fixture {
     herald::api::add_enqueue_routes(routes, *store_, *triggers_, handlers_, *tokens_, cfg);
     serve(std::move(routes));
     // The seeds' triggers are acme's; globex has one of its own.
-    for (int id : {8, 13, 96, 455}) add_trigger("acme", id);
+    for (int id : {8, 13, 85, 96, 455}) add_trigger("acme", id);
     add_trigger("globex", 77);
   }
 
@@ -361,7 +375,8 @@ TEST_F(enqueue_api_test, bad_input_is_400_naming_the_field_and_item_and_enqueues
        "data[2].data.email: "},
       {import_route, R"({"token": "secret", "matching": "nope", "data": []})", "matching: "},
       {import_route, R"({"token": "secret", "frobnicate": 1})", "frobnicate: unknown field"},
-      {import_route, R"({"token": "secret", "format": "yaml"})", "format: "},
+      {import_route, R"({"token": "secret", "format": "yaml"})",
+       "format: must be \"json\" or \"xml\""},
       {import_route, R"({"token": "secret", "data": "x"})", "data: "},
       {import_route, "[1, 2]", "body: "},
       {import_route, "{\"token\": \"secret\", ", "body: not valid JSON"},
@@ -512,6 +527,100 @@ TEST_F(enqueue_api_test, start_batch_answers_at_once_while_draining) {
   EXPECT_EQ(doc.str("/error_text"), "Task is still running");
   EXPECT_EQ(doc.str("/task_id"), newest_entry()["task_id"]);
   EXPECT_EQ(doc.str("/status"), "queued");
+}
+
+TEST_F(enqueue_api_test, an_xml_request_is_read_as_its_json_and_answered_in_xml) {
+  const std::string xml = R"(<?xml version="1.0" encoding="UTF-8"?>
+<xml>
+<token>secret</token>
+<trigger_id>13</trigger_id>
+<format>xml</format>
+<matching>email</matching>
+<data><data><_fname>Иван</_fname><email>ivan@example.com</email>
+<subscriptions><channel>email</channel><email>ivan@example.com</email><resource_id>1</resource_id></subscriptions>
+</data></data>
+</xml>)";
+  const auto res = post(import_route, xml, {{"Content-Type", "application/xml"}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.header("Content-Type"), "application/xml; charset=utf-8");
+  const auto id = newest_entry()["task_id"];
+  EXPECT_EQ(res.body,
+            "<xml>\n<error>0</error>\n<error_text>Successful operation</error_text>\n"
+            "<task_id>"
+                + id + "</task_id>\n</xml>\n");
+  // The job is the one the JSON body would make: one item, its subscription a list.
+  const auto body = newest_entry()["body"];
+  EXPECT_EQ(body, R"({"trigger_id":13,"matching":"email","data":[{"data":{"_fname":"Иван",)"
+                  R"("email":"ivan@example.com","subscriptions":[{"channel":"email",)"
+                  R"("email":"ivan@example.com","resource_id":"1"}]}}]})");
+  EXPECT_EQ(on_io(store_->get(id, "acme"))->total, 1u);
+
+  // "format": "xml" in a JSON body answers XML too.
+  const auto json_in = post(import_route, import_body(1, acme_token, R"(, "format": "xml")"));
+  EXPECT_EQ(json_in.status, 200);
+  EXPECT_TRUE(json_in.body.starts_with("<xml>\n<error>0</error>\n")) << json_in.body;
+  // And an XML request asking <format>json</format> answers JSON.
+  const auto json_out =
+      post(import_route, replace_all(xml, "<format>xml</format>", "<format>json</format>"),
+           {{"Content-Type", "text/xml; charset=utf-8"}});
+  EXPECT_EQ(json_out.header("Content-Type"), "application/json");
+  task_id_of(json_out);
+}
+
+TEST_F(enqueue_api_test, xml_refusals_are_xml_and_enqueue_nothing) {
+  const auto bad_item =
+      post(import_route, R"(<xml><token>secret</token><skip_triggers>true</skip_triggers>
+<data><data><email>a@example.com</email></data></data><data><data><email>nope</email></data></data></xml>)",
+           {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(bad_item.status, 400);
+  EXPECT_TRUE(
+      bad_item.body.starts_with("<xml>\n<error>400</error>\n<error_debug>data[1].data.email: "))
+      << bad_item.body;
+  EXPECT_TRUE(bad_item.body.ends_with("<error_text>Invalid request</error_text>\n</xml>\n"))
+      << bad_item.body;
+
+  const auto laughs = post(import_route, R"(<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<xml><token>secret</token><data><data><email>&lol3;</email></data></data></xml>)",
+                           {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(laughs.status, 400);
+  EXPECT_NE(laughs.body.find("<error_debug>body: a DOCTYPE is refused"), std::string::npos)
+      << laughs.body;
+  const auto external = post(start_batch_route, R"(<?xml version="1.0"?>
+<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<xml><token>secret</token><trigger_id>8</trigger_id><data><email>&xxe;</email></data></xml>)",
+                             {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(external.status, 400);
+  EXPECT_NE(external.body.find("<error_debug>body: a DOCTYPE is refused"), std::string::npos)
+      << external.body;
+  EXPECT_EQ(external.body.find("root:"), std::string::npos);  // nothing of /etc/passwd
+  const auto unauthorized = post(start_task_route, "<xml><token>wrong</token></xml>",
+                                 {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_TRUE(unauthorized.body.starts_with("<xml>\n<error>401</error>\n")) << unauthorized.body;
+  EXPECT_EQ(stream_length(), 0);
+}
+
+TEST_F(enqueue_api_test, start_batch_answers_seed_001s_xml_request_in_xml) {
+  std::string id;
+  auto reply = std::async(std::launch::async, [this] {
+    return post(start_batch_route, with_token(seed_001_xml, acme_token),
+                {{"Content-Type", "application/xml"}});
+  });
+  ASSERT_TRUE(wait_until([&] { return stream_length() == 1; }, 10s));
+  id = newest_entry()["task_id"];
+  add_outcome(id, 0, R"({"index":0,"profile_id":"66101437dc4594c2934da6da","outcome":"sent"})");
+  add_outcome(id, 1, R"({"index":1,"profile_id":"6606e08f10bcdd88297057a7","outcome":"sent"})");
+  finish_task(id, {"status", "completed", "processed", "2", "sent", "2"});
+  const auto res = reply.get();
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.body,
+            "<xml>\n<error>0</error>\n<error_text>Successful operation</error_text>\n"
+            "<result>\n<profile_id>66101437dc4594c2934da6da</profile_id>\n</result>\n"
+            "<result>\n<profile_id>6606e08f10bcdd88297057a7</profile_id>\n</result>\n"
+            "<task_id>"
+                + id + "</task_id>\n</xml>\n");
 }
 
 class enqueue_api_short_wait_test : public enqueue_api_test {

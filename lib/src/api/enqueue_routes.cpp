@@ -14,6 +14,7 @@
 
 #include "herald/api/replies.hpp"
 #include "herald/api/request.hpp"
+#include "herald/api/xml_format.hpp"
 
 namespace herald::api {
 
@@ -81,8 +82,8 @@ std::optional<http::response> check_format(simdjson::dom::object body) {
   simdjson::dom::element format;
   if (body["format"].get(format) != simdjson::SUCCESS || format.is_null()) return std::nullopt;
   std::string_view text;
-  if (format.get(text) != simdjson::SUCCESS || text != "json")
-    return invalid_request("format: must be \"json\"");
+  if (format.get(text) != simdjson::SUCCESS || (text != "json" && text != "xml"))
+    return invalid_request("format: must be \"json\" or \"xml\"");
   return std::nullopt;
 }
 
@@ -109,8 +110,8 @@ std::string api_field_text(std::string_view what) {
 // The trigger a body starts: its trigger_id, unless skip_triggers (the handler has checked both).
 std::optional<std::uint64_t> started_trigger(simdjson::dom::object body) {
   bool skip = false;
-  if (simdjson::dom::element e; body["skip_triggers"].get(e) == simdjson::SUCCESS
-                                && e.get(skip) != simdjson::SUCCESS)
+  if (simdjson::dom::element e;
+      body["skip_triggers"].get(e) == simdjson::SUCCESS && e.get(skip) != simdjson::SUCCESS)
     skip = false;
   simdjson::dom::element id;
   if (skip || body["trigger_id"].get(id) != simdjson::SUCCESS || id.is_null()) return std::nullopt;
@@ -280,12 +281,13 @@ asio::awaitable<http::response> post_start_batch(const route_context& c, const h
 
 using route_body = asio::awaitable<http::response> (*)(const route_context&, const http::request&);
 
-// The route's handler: `body`, with a Redis failure answered 503 instead of 500.
+// The route's handler: `body`, with a Redis failure answered 503 instead of 500, speaking XML
+// where the request asks for it.
 http::route_handler handler(std::shared_ptr<const route_context> c, std::string_view route,
                             route_body body) {
-  return answering_redis_failures(
+  return speaking_xml(answering_redis_failures(
       std::string(route),
-      [c = std::move(c), body](const http::request& req) { return body(*c, req); });
+      [c = std::move(c), body](const http::request& req) { return body(*c, req); }));
 }
 
 const queue::job_handler& require(const queue::handler_registry& handlers, std::string_view type) {

@@ -37,13 +37,15 @@ struct enqueue_routes_config {
 //     500 {"error": 500, "error_text": "Task failed", "error_debug": <its error>, "task_id"}
 //     409 {"error": 409, "error_text": "Task cancelled", ...} when it was cancelled meanwhile
 // The body is seed 004's (or 001's) with `token` (else Authorization: Bearer, which chooses the
-// account); `format` may be "json". The job's body is the request's without token and format.
-// Refused before anything is enqueued: a body its handler refuses, or with an item a chunk would
-// fail (400 naming the field and the item index: `data[3].data.email: ...`), more than
+// account); `format` may be "json" or "xml". The job's body is the request's without token and
+// format. Refused before anything is enqueued: a body its handler refuses, or with an item a chunk
+// would fail (400 naming the field and the item index: `data[3].data.email: ...`), more than
 // api_max_items items (400 naming the limit), a trigger_id the account has no trigger for (404,
 // the same for another account's trigger), a bad Idempotency-Key. An `Idempotency-Key` header
 // (1 to 200 characters) is the job's idempotency key: a repeat answers the first request's
 // task_id (with `Idempotent-Replayed: true`) and enqueues nothing. Redis failures answer 503.
+// `"format": "xml"`, or an XML body (Content-Type: application/xml), is read and answered in the
+// seed's XML (api/xml_format.hpp): the same checks, the same replies as XML.
 // `store`, `triggers`, `handlers` and `tokens` must outlive `routes`; `handlers` must have the
 // import_and_start and start types (std::invalid_argument otherwise).
 void add_enqueue_routes(http::router& routes, queue::task_store& store,
