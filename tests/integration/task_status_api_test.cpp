@@ -268,7 +268,7 @@ TEST_F(task_status_api_test, status_answers_an_xml_request_in_the_seeds_xml_shap
                                    + "</task_id>\n"
                                      "<type>import_and_start</type>\n<status>completed</status>\n"
                                      "<progress>100</progress>\n<result>\n<error>0</error>\n"
-                                     "<error_text />\n<result>\n"
+                                     "<error_text></error_text>\n<result>\n"
                                      "<profile_id>61e947333f62fc26d384452c</profile_id>\n"
                                      "</result>\n</result>\n<total>2</total>\n"))
       << res.body;
