@@ -16,9 +16,12 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 
-// The "format" a JSON body asks for ("" when none, or the body is not an object).
-std::string requested_format(std::string_view body) {
-  if (body.find("\"format\"") == std::string_view::npos) return {};
+// The "format" a JSON body asks for ("" when none, or the body is not an object). Most bodies
+// name no format, or "json" and no "xml" anywhere: those are not parsed a second time.
+std::string requested_format(std::string_view body, std::string_view wanted) {
+  if (body.find("\"format\"") == std::string_view::npos
+      || body.find("\"" + std::string(wanted) + "\"") == std::string_view::npos)
+    return {};
   simdjson::dom::parser parser;
   simdjson::dom::object root;
   if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) return {};
@@ -59,13 +62,13 @@ http::route_handler speaking_xml(http::route_handler handler, xml_limits limits)
   return [handler = std::move(handler),
           limits](const http::request& req) -> boost::asio::awaitable<http::response> {
     if (!is_xml_request(req)) {
-      if (requested_format(req.body()) != "xml") co_return co_await handler(req);
+      if (requested_format(req.body(), "xml") != "xml") co_return co_await handler(req);
       co_return as_xml_reply(co_await handler(req));
     }
     std::string json;
     if (auto why = xml_request_to_json(req.body(), json, limits))
       co_return as_xml_reply(invalid_request(*why));
-    const bool answer_json = requested_format(json) == "json";
+    const bool answer_json = requested_format(json, "json") == "json";
     http::request as_json(http::request_header(req.base()), std::move(json));
     as_json.set(bhttp::field::content_type, "application/json");
     as_json.prepare_payload();
