@@ -124,6 +124,9 @@ TEST(api_xml, refuses_documents_it_cannot_read_saying_why) {
   EXPECT_EQ(refusal(deep), "body: <a> is nested deeper than 32 elements");
   EXPECT_EQ(refusal("<xml><a>12345</a></xml>", {.max_bytes = 10}),
             "body: the XML document is larger than 10 bytes");
+  EXPECT_EQ(refusal("<xml><a>1</a><b/></xml>", {.max_tags = 4}),
+            "body: the XML document holds 5 tags, more than 4");
+  to_json("<xml><a>1</a><b/></xml>", {.max_tags = 5});
 }
 
 TEST(api_xml, writes_replies_in_the_seeds_shape) {

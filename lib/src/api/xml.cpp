@@ -198,6 +198,10 @@ std::optional<std::string> xml_request_to_json(std::string_view xml, std::string
                                                const xml_limits& limits) {
   if (xml.size() > limits.max_bytes)
     return "body: the XML document is larger than " + std::to_string(limits.max_bytes) + " bytes";
+  if (const auto tags = static_cast<std::size_t>(std::count(xml.begin(), xml.end(), '<'));
+      tags > limits.max_tags)
+    return "body: the XML document holds " + std::to_string(tags) + " tags, more than "
+           + std::to_string(limits.max_tags);
   pugi::xml_document doc;
   // parse_doctype keeps a DOCTYPE as a node, so that it can be refused; nothing in it is read.
   const auto parsed = doc.load_buffer(

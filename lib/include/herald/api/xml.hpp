@@ -14,6 +14,9 @@ namespace herald::api {
 struct xml_limits {
   std::size_t max_bytes = 10 * 1024 * 1024;  // of the document
   std::size_t max_depth = 32;                // elements nested, <xml> counted
+  // Tags ('<') of the document, counted before it is parsed: what bounds the parser's memory
+  // (a node costs tens of bytes: a body of tiny elements would take ten times its size).
+  std::size_t max_tags = 1'000'000;
 };
 
 // Reads a request document into the JSON object it stands for, written into `json`:
@@ -30,7 +33,7 @@ struct xml_limits {
 // counts (trigger_id, db_id, resource_id, offset, limit) integers when they read as one; every
 // other value stays a string, as the JSON path reads it. Nothing, or why the document is refused
 // ("body: ...": not well-formed, a DOCTYPE, attributes, text beside elements, a root other than
-// <xml>, deeper than max_depth, larger than max_bytes, not UTF-8).
+// <xml>, deeper than max_depth, larger than max_bytes or max_tags, not UTF-8).
 std::optional<std::string> xml_request_to_json(std::string_view xml, std::string& json,
                                                const xml_limits& limits = {});
 
