@@ -110,9 +110,8 @@ std::string api_field_text(std::string_view what) {
 // The trigger a body starts: its trigger_id, unless skip_triggers (the handler has checked both).
 std::optional<std::uint64_t> started_trigger(simdjson::dom::object body) {
   bool skip = false;
-  if (simdjson::dom::element e;
-      body["skip_triggers"].get(e) == simdjson::SUCCESS && e.get(skip) != simdjson::SUCCESS)
-    skip = false;
+  if (simdjson::dom::element e; body["skip_triggers"].get(e) == simdjson::SUCCESS)
+    skip = e.is_bool() && e.get_bool().value_unsafe();
   simdjson::dom::element id;
   if (skip || body["trigger_id"].get(id) != simdjson::SUCCESS || id.is_null()) return std::nullopt;
   std::uint64_t v = 0;
