@@ -1,7 +1,8 @@
 // The enqueue routes through the built heraldd on its embedded default: profiles imported with
 // import_and_start_batch_task, then start_batch really waiting for the start job that sends the
 // demo trigger through the sandbox and answering the profile ids; and, with a short
-// sync_timeout while the only worker is busy, start_batch answering the task id as still running.
+// sync_timeout while the only worker is busy, start_batch answering the task id as still running;
+// and an XML import and status in and out (a billion-laughs document refused).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -117,6 +118,51 @@ TEST_F(EnqueueApi, StartBatchWaitsForTheSendsAndAnswersTheProfileIds) {
   const auto status = json_doc(final_status(doc.str("/task_id")));
   EXPECT_EQ(status.integer("/data/sent"), 2);
   EXPECT_EQ(status.integer("/data/skipped"), 1);
+}
+
+TEST_F(EnqueueApi, XmlRequestsAndRepliesThroughHeraldd) {
+  const std::string xml = std::string(R"(<?xml version="1.0" encoding="UTF-8"?>
+<xml>
+<token>)") + token + R"(</token>
+<format>xml</format>
+<skip_triggers>true</skip_triggers>
+<matching>email</matching>
+<data><data><_fname>Иван</_fname><email>ivan@example.com</email>
+<subscriptions><channel>email</channel><email>ivan@example.com</email><resource_id>1</resource_id></subscriptions>
+</data></data>
+</xml>)";
+  const auto res = heraldd_.post("/api/v1.1/campaigns/triggers/import_and_start_batch_task", xml,
+                                 {{"Content-Type", "application/xml"}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.header("Content-Type"), "application/xml; charset=utf-8");
+  ASSERT_TRUE(res.body.starts_with(
+      "<xml>\n<error>0</error>\n<error_text>Successful operation</error_text>\n<task_id>"))
+      << res.body;
+  const auto from = res.body.find("<task_id>") + 9;
+  const auto id = res.body.substr(from, res.body.find("</task_id>") - from);
+  const auto done = json_doc(final_status(id));
+  EXPECT_EQ(done.str("/data/status"), "completed");
+  const auto profile_id = done.str("/data/result/result/0/profile_id");
+
+  const auto status = heraldd_.post(
+      "/api/v1.1/tasks/status",
+      "<xml><token>" + std::string(token) + "</token><task_id>" + id + "</task_id></xml>",
+      {{"Content-Type", "text/xml"}});
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_TRUE(contains(status.body, "<status>completed</status>\n<progress>100</progress>\n"))
+      << status.body;
+  EXPECT_TRUE(
+      contains(status.body, "<result>\n<profile_id>" + profile_id + "</profile_id>\n</result>"))
+      << status.body;
+
+  // A billion-laughs document is refused, in XML, before anything is read.
+  const auto laughs = heraldd_.post(
+      "/api/v1.1/campaigns/triggers/import_and_start_batch_task",
+      R"(<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>
+<xml><token>&b;</token></xml>)",
+      {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(laughs.status, 400);
+  EXPECT_TRUE(contains(laughs.body, "<error_debug>body: a DOCTYPE is refused")) << laughs.body;
 }
 
 // One worker, kept busy by a sleep job, and a short sync_timeout.
