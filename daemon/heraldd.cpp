@@ -21,10 +21,12 @@
 #include <thread>
 
 #include "herald/api/enqueue_routes.hpp"
+#include "herald/api/leadconverter_routes.hpp"
 #include "herald/api/profile_routes.hpp"
 #include "herald/api/request.hpp"
 #include "herald/api/task_routes.hpp"
 #include "herald/api/trigger_routes.hpp"
+#include "herald/auth/request_limit.hpp"
 #include "herald/auth/tokens.hpp"
 #include "herald/config/daemon_config.hpp"
 #include "herald/delivery/dispatcher.hpp"
@@ -333,12 +335,24 @@ class heraldd {
         config_(std::move(loaded.config)),
         tokens_(config_.tokens_file.empty() ? herald::auth::token_table()
                                             : herald::auth::token_table(config_.tokens_file)) {
+    if (config_.api_rate_per_s > 0) {
+      const auto burst = config_.api_burst > 0 ? config_.api_burst : config_.api_rate_per_s;
+      tokens_.set_request_limit(std::make_shared<herald::auth::request_limit>(
+          static_cast<double>(config_.api_rate_per_s), burst));
+    }
     if (config_.tokens_file.empty())
       spdlog::warn("no tokens_file configured: the API refuses every token");
     else
       spdlog::info("{} API tokens from {}", tokens_.size(), config_.tokens_file.string());
     geo_ = open_geo(config_.geo_db);
     add_embedded_sandbox(config_);
+    lc_providers_ = herald::api::choose_leadconverter_providers(
+        config_.api_send_provider, config_.api_bot_provider, config_.providers);
+    spdlog::info(
+        "LeadConverter routes: broadcasting.sendMessageBatch through {}, "
+        "bot.startWithVariables through {}",
+        lc_providers_.send.empty() ? "no provider (api_send_provider)" : lc_providers_.send,
+        lc_providers_.bot.empty() ? "no provider (api_bot_provider)" : lc_providers_.bot);
   }
 
   asio::awaitable<int> run() {
@@ -450,6 +464,9 @@ class heraldd {
     task_api.draining = [this] { return health_.draining; };
     herald::api::add_task_routes(routes, store, tokens_, task_api);
     herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
+    herald::api::add_leadconverter_routes(
+        routes, store, tokens_,
+        {.send_provider = lc_providers_.send, .bot_provider = lc_providers_.bot});
     herald::triggers::trigger_store triggers(
         redis, {.prefix = config_.prefix, .deleted_ttl = config_.task_ttl});
     herald::api::add_trigger_routes(routes, triggers, tokens_,
@@ -464,10 +481,15 @@ class heraldd {
       ~forget() { p = nullptr; }
     } forget_triggers{triggers_};
     co_await load_triggers();
-    // A Bearer token is checked before a body is read: without a valid one, no body is held.
+    // A Bearer token, or a LeadConverter-style path's token, is checked before a body is read:
+    // without a valid one, no body is held.
     auto check_bearer = [this](const herald::http::request_header& header) {
-      return herald::api::refuse_unknown_bearer(tokens_, header);
+      if (auto refusal = herald::api::refuse_unknown_bearer(tokens_, header)) return refusal;
+      return herald::api::refuse_unknown_path_token(tokens_, header);
     };
+    // The routes served, for a reader of the log and for the contract test (proto/openapi.yaml).
+    for (const auto& r : routes.routes())
+      spdlog::debug("http: route {} {}", std::string(beast_http::to_string(r.method)), r.path);
     auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes),
                                                        std::move(check_bearer));
     asio::ip::tcp::endpoint bound;
@@ -667,6 +689,8 @@ class heraldd {
   health health_;
   herald::auth::token_table tokens_;
   std::shared_ptr<const herald::geo::locator> geo_;
+  // The providers of the LeadConverter-compatible routes (api_send_provider, api_bot_provider).
+  herald::api::leadconverter_providers lc_providers_;
   // The providers' breakers and counters, shared by every thread's dispatcher.
   std::shared_ptr<herald::delivery::provider_health> provider_health_ =
       std::make_shared<herald::delivery::provider_health>();
@@ -700,6 +724,14 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "heraldd: tokens_file: %s\n", e.what());
           return 2;
         }
+      }
+      try {
+        (void)herald::api::choose_leadconverter_providers(loaded->config.api_send_provider,
+                                                          loaded->config.api_bot_provider,
+                                                          loaded->config.providers);
+      } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "heraldd: %s\n", e.what());
+        return 2;
       }
       std::fputs(herald::config::to_ini(loaded->config).c_str(), stdout);
       return 0;

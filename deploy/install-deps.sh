@@ -10,7 +10,7 @@ packages=(
   libsystemd-dev libssl-dev libcurl4-openssl-dev
   redis-server redis-tools redis-sentinel
   geoip-database libgeoip-dev libmaxminddb-dev libutf8proc-dev libidn2-dev python3-jsonschema
-  curl procps wrk clang-14 libfuzzer-14-dev libpugixml-dev
+  python3-yaml curl procps wrk clang-14 libfuzzer-14-dev libpugixml-dev
   prometheus chromium chromium-driver python3-selenium
 )
 
@@ -18,6 +18,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm installs the OpenAPI linter (tests/contract/openapi/install.sh). Debian's npm brings Debian's
+# nodejs; a node that already has its own npm (a nodejs from elsewhere) is left alone.
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "herald: installing ${missing[*]}" >&2

@@ -6,6 +6,8 @@
 #   4. queue_bench (when built): heraldd's enqueue and drain rates, commands per job, RSS, ...;
 #      import_bench: profiles imported per second, commands and memory per profile, lookups;
 #      http_client_bench: the outbound HTTP client's requests per second beside wrk -c 64;
+#      http_api_bench: GET /tasks/status under wrk -c 64 beside redis-benchmark -t get -c 64, and
+#      import_and_start_batch_task requests of 100 profiles;
 #      delivery_bench: import_and_start, start and leadconverter_bot through heraldd, beside the
 #      BullMQ delivery peer (installed into $build/peer-node) and wrk -c 64;
 #   5. BullMQ and bee-queue with the same N no-op jobs, each on its own fresh redis-server,
@@ -108,6 +110,12 @@ fi
 if [ -x "$build/tests/bench/http_client_bench" ]; then
   section "http_client_bench"
   bounded "$step_timeout" "$build/tests/bench/http_client_bench"
+fi
+
+# 4c'. heraldd's HTTP API under wrk, beside redis-benchmark on the same Redis.
+if [ -x "$build/tests/bench/http_api_bench" ]; then
+  section "http_api_bench"
+  bounded "$step_timeout" "$build/tests/bench/http_api_bench"
 fi
 
 # 4d. Delivery through heraldd beside the BullMQ delivery peer (../shared/bench/peers/

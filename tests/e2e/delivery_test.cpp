@@ -18,10 +18,10 @@
 #include "support/fake_providers.hpp"
 #include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
-#include "support/secrets.hpp"
 #include "support/json_doc.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/secrets.hpp"
 
 namespace herald::test {
 namespace {

@@ -12,8 +12,8 @@
 #include "herald/cli/target.hpp"
 #include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
-#include "support/secrets.hpp"
 #include "support/process.hpp"
+#include "support/secrets.hpp"
 
 namespace herald::test {
 namespace {

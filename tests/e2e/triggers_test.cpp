@@ -12,9 +12,9 @@
 #include "herald/auth/tokens.hpp"
 #include "support/herald_cli.hpp"
 #include "support/heraldd.hpp"
-#include "support/secrets.hpp"
 #include "support/json_doc.hpp"
 #include "support/process.hpp"
+#include "support/secrets.hpp"
 
 namespace herald::test {
 namespace {

@@ -7,11 +7,13 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
 #include "herald/api/task_routes.hpp"
+#include "herald/auth/request_limit.hpp"
 #include "herald/queue/task_store.hpp"
 #include "support/api_server.hpp"
 #include "support/http_client.hpp"
@@ -173,6 +175,31 @@ TEST_F(task_status_api_test, a_missing_or_wrong_token_is_401_and_never_echoed) {
   for (const auto& res : replies) herald::test::expect_unauthorized(res, "not-a-real-token");
   // Nothing was cancelled by the refused request.
   EXPECT_EQ(json_doc(post_status(id).body).str("/data/status"), "queued");
+}
+
+TEST_F(task_status_api_test, an_account_over_its_request_limit_gets_429_with_retry_after) {
+  const auto id = enqueue("acme");
+  const auto theirs = enqueue("globex");
+  // Set before the first request reaches the server.
+  tokens_->set_request_limit(std::make_shared<herald::auth::request_limit>(2.0, 3));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(post_status(id).status, 200) << i;
+  const auto over = post_status(id);
+  ASSERT_EQ(over.status, 429) << over.body;
+  EXPECT_EQ(over.header("Retry-After"), "1");
+  json_doc doc(over.body);
+  EXPECT_EQ(doc.integer("/error"), 429);
+  EXPECT_EQ(doc.str("/error_text"), "Too many requests");
+  EXPECT_EQ(doc.str("/error_debug"),
+            "token: this account is over its API limit of 2 requests a second; retry after 1 s");
+  EXPECT_EQ(over.body.find(acme_token), std::string::npos);
+  EXPECT_EQ(get("/tasks/status?task_id=" + id).status, 429);
+  // Another account has its own allowance; a bad token is still 401, not 429.
+  EXPECT_EQ(post_status(theirs, globex_token).status, 200);
+  EXPECT_EQ(post_status(id, "not-a-real-token").status, 401);
+  // Half a second later (2 a second), one more request goes.
+  std::this_thread::sleep_for(520ms);
+  EXPECT_EQ(post_status(id).status, 200);
+  EXPECT_EQ(post_status(id).status, 429);
 }
 
 TEST_F(task_status_api_test, another_accounts_task_answers_exactly_like_an_unknown_one) {

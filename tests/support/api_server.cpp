@@ -55,10 +55,11 @@ void api_server_fixture::start_client(std::string_view tokens_preamble) {
   client_->start();
 }
 
-void api_server_fixture::serve(http::router routes) {
+void api_server_fixture::serve(http::router routes, http::header_check check) {
   http::server_config http_cfg;
   http_cfg.listen = "127.0.0.1:0";
-  server_ = std::make_unique<http::server>(io_.get_executor(), http_cfg, std::move(routes));
+  server_ = std::make_unique<http::server>(io_.get_executor(), http_cfg, std::move(routes),
+                                           std::move(check));
   port_ = server_->bind().port();
   asio::co_spawn(io_, server_->run(), [this](std::exception_ptr) { run_done_ = true; });
   thread_ = std::thread([this] {

@@ -49,9 +49,10 @@ class api_server_fixture : public ::testing::Test {
   // and starts the Redis client on redis_.
   void start_client(std::string_view tokens_preamble = {});
 
-  // Serves `routes` on 127.0.0.1, runs the io_context on a thread, and waits (a fatal failure
+  // Serves `routes` on 127.0.0.1 (`check` asked of each request's header before its body, as
+  // heraldd asks its token checks), runs the io_context on a thread, and waits (a fatal failure
   // otherwise) until the Redis client answers a PING.
-  void serve(http::router routes);
+  void serve(http::router routes, http::header_check check = {});
 
   void TearDown() override;
 

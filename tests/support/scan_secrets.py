@@ -24,8 +24,9 @@ if not logs:
     print(f"FAIL: {len(secrets)} secrets were recorded but no heraldd log was archived")
     sys.exit(1)
 if not secrets:
-    print(f"FAIL: {len(logs)} heraldd logs were archived but no secret was recorded")
-    sys.exit(1)
+    # A part of the suite (ctest -R) may run only heraldd given no token or password.
+    print(f"{len(logs)} heraldd logs were archived, and no test of this run gave heraldd a secret")
+    sys.exit(0)
 
 found = 0
 total_bytes = 0

@@ -20,8 +20,8 @@ const std::filesystem::path archive{HERALD_TEST_ARCHIVE};
 // within a line.
 void append_line(const std::string& line) {
   std::filesystem::create_directories(archive);
-  const int fd = ::open((archive / "secrets.txt").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                        0644);
+  const int fd =
+      ::open((archive / "secrets.txt").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;
   const std::string text = line + "\n";
   [[maybe_unused]] auto n = ::write(fd, text.data(), text.size());
@@ -67,8 +67,10 @@ void record_config_file(const std::filesystem::path& path) {
     if (eq == std::string::npos || line.starts_with('#') || line.starts_with(';')) continue;
     const auto key = trim(std::string_view(line).substr(0, eq));
     const auto value = trim(std::string_view(line).substr(eq + 1));
-    if (key == "tokens_file") record_tokens_file(value);
-    else if (named_like_a_secret(key) && !value.empty()) secret(value);
+    if (key == "tokens_file")
+      record_tokens_file(value);
+    else if (named_like_a_secret(key) && !value.empty())
+      secret(value);
   }
 }
 
@@ -89,8 +91,10 @@ void record_secrets(const std::vector<std::string>& env, const std::vector<std::
     const std::string_view name(entry.data(), eq);
     const std::string_view value(entry.data() + eq + 1, entry.size() - eq - 1);
     if (!name.starts_with("HERALD_") || value.empty()) continue;
-    if (name == "HERALD_TOKENS_FILE") record_tokens_file(value);
-    else if (named_like_a_secret(name)) secret(value);
+    if (name == "HERALD_TOKENS_FILE")
+      record_tokens_file(value);
+    else if (named_like_a_secret(name))
+      secret(value);
   }
   for (std::size_t i = 0; i + 1 < argv.size(); ++i)
     if (argv[i] == "--config") record_config_file(argv[i + 1]);
@@ -102,8 +106,8 @@ void archive_heraldd_log(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path, ec)) return;
   const auto dir = archive / "logs";
   std::filesystem::create_directories(dir, ec);
-  const auto name = "heraldd-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
-                    ".log";
+  const auto name =
+      "heraldd-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log";
   std::filesystem::copy_file(path, dir / name, std::filesystem::copy_options::overwrite_existing,
                              ec);
 }

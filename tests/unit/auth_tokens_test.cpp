@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "herald/auth/request_limit.hpp"
 #include "herald/auth/tokens.hpp"
 #include "support/process.hpp"
 
@@ -232,6 +233,33 @@ TEST(auth_token_table, lookups_go_on_while_another_thread_reloads) {
   stop = true;
   reader.join();
   EXPECT_EQ(wrong, 0);
+}
+
+}  // namespace
+
+namespace {
+
+// Each account's allowance: the burst at once, then one request every 1/rate, on a fake clock.
+TEST(auth_request_limit, allows_the_burst_then_the_rate_and_keeps_accounts_apart) {
+  herald::auth::request_limit limit(10.0, 3);
+  const std::int64_t t0 = 1'000'000'000;
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(limit.admit("acme", t0)) << i;
+  const auto wait = limit.admit("acme", t0);
+  ASSERT_TRUE(wait);
+  EXPECT_EQ(wait->count(), 100'000);  // the next slot is 1/10 s away
+  EXPECT_FALSE(limit.admit("globex", t0));
+  EXPECT_TRUE(limit.admit("acme", t0 + 99'999));
+  EXPECT_FALSE(limit.admit("acme", t0 + 100'000));
+  EXPECT_TRUE(limit.admit("acme", t0 + 100'000));
+  // After a quiet second the whole burst is back, not more.
+  const std::int64_t t1 = t0 + 2'000'000;
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(limit.admit("acme", t1)) << i;
+  EXPECT_TRUE(limit.admit("acme", t1));
+}
+
+TEST(auth_request_limit, refuses_a_rate_or_burst_of_zero) {
+  EXPECT_THROW(herald::auth::request_limit(0.0, 1), std::invalid_argument);
+  EXPECT_THROW(herald::auth::request_limit(1.0, 0), std::invalid_argument);
 }
 
 }  // namespace

@@ -87,6 +87,8 @@ const std::map<std::string, std::string> non_defaults = {
     {"dead_max", "50"},
     {"consumer_idle_max", "1h"},
     {"tokens_file", "/etc/herald/tokens"},
+    {"api_rate_per_s", "50"},
+    {"api_burst", "80"},
     {"max_job_items", "500"},
     {"max_profile_fields", "50"},
     {"max_field_tags", "20"},
@@ -96,6 +98,8 @@ const std::map<std::string, std::string> non_defaults = {
     {"triggers_dir", "/etc/herald/triggers"},
     {"sync_timeout", "5s"},
     {"api_max_items", "100"},
+    {"api_send_provider", "lc"},
+    {"api_bot_provider", "lc_bot"},
 };
 
 TEST(config, defaults_without_any_source) {
@@ -370,6 +374,8 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"dead_max", "0", "0 is out of range 1..100000000"},
       {"consumer_idle_max", "10ms", "10ms is below the minimum 1s"},
       {"max_job_items", "0", "0 is out of range 1..10000000"},
+      {"api_rate_per_s", "-1", "\"-1\" is not a whole number"},
+      {"api_burst", "2000000", "2000000 is out of range 0..1000000"},
       {"max_profile_fields", "0", "0 is out of range 1..100000"},
       {"max_field_tags", "100001", "100001 is out of range 1..100000"},
       {"max_field_bytes", "10", "10 is below the minimum 64"},
@@ -379,6 +385,10 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"sync_timeout", "soon", "\"soon\" is not a duration (e.g. 500ms, 30s, 5m)"},
       {"api_max_items", "0", "0 is out of range 1..10000000"},
       {"api_max_items", "1e4", "\"1e4\" is not a whole number"},
+      {"api_send_provider", "LC",
+       "\"LC\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
+      {"api_bot_provider", "lc-bot",
+       "\"lc-bot\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
   };
   std::set<std::string> keys_covered;
   for (const auto& c : cases) {

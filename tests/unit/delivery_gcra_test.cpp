@@ -137,5 +137,33 @@ TEST(delivery_gcra, the_key_carries_the_providers_hash_tag) {
   EXPECT_EQ(rate_key("herald", "lc"), "herald:{provider.lc}:rate");
 }
 
+TEST(delivery_slot_lease, leases_what_waits_up_to_a_window_of_the_rate_and_the_burst) {
+  // 10,000/s: a 20 ms window is worth 200 slots, under the burst of 10,000.
+  slot_lease lease(gcra(10'000, 10'000));
+  EXPECT_EQ(lease.lease_size(1, 0), 1u);       // nothing waits: only what is asked
+  EXPECT_EQ(lease.lease_size(1, 50), 51u);     // what waits behind it too
+  EXPECT_EQ(lease.lease_size(1, 5000), 200u);  // a window's worth at most
+  EXPECT_EQ(lease.lease_size(300, 0), 300u);   // never less than asked
+  // The burst bounds it: 1,000,000/s with a burst of 64.
+  EXPECT_EQ(slot_lease(gcra(1'000'000, 64)).lease_size(1, 5000), 64u);
+  // And max_lease: 1,000,000/s with a burst of a second's worth.
+  EXPECT_EQ(slot_lease(gcra(1'000'000, 1'000'000)).lease_size(1, 5000), slot_lease::max_lease);
+  // A slow limit leases one at a time: 10/s is worth less than one slot a window.
+  EXPECT_EQ(slot_lease(gcra(10, 10)).lease_size(1, 5000), 1u);
+}
+
+TEST(delivery_slot_lease, spare_slots_are_handed_out_then_lapse_after_the_window) {
+  slot_lease lease(gcra(10'000, 10'000), std::chrono::milliseconds(20));
+  EXPECT_FALSE(lease.take(1, 0));  // none held
+  lease.add(200, 1, 1'000);        // 200 reserved at 1 ms, one used at once
+  EXPECT_EQ(lease.spare(), 199u);
+  for (int i = 0; i < 199; ++i) ASSERT_TRUE(lease.take(1, 1'000 + i * 10)) << i;
+  EXPECT_FALSE(lease.take(1, 5'000));  // all used
+  lease.add(50, 10, 30'000);
+  EXPECT_TRUE(lease.take(30, 49'999));  // still within 20 ms of the reservation
+  EXPECT_FALSE(lease.take(1, 50'000));  // lapsed: 10 spare slots are never used
+  EXPECT_EQ(lease.spare(), 0u);
+}
+
 }  // namespace
 }  // namespace herald::delivery

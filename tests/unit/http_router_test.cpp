@@ -104,6 +104,23 @@ TEST(http_router, the_first_route_added_wins) {
   EXPECT_EQ(dispatch(routes, bhttp::verb::get, "/items/special").body(), "any");
 }
 
+TEST(http_router, lists_its_routes_in_the_order_added) {
+  router routes;
+  EXPECT_TRUE(routes.routes().empty());
+  routes.add(bhttp::verb::post, "/api/v1/{token}/bot.startWithVariables", answer_with("bot"));
+  routes.add(bhttp::verb::get, "/healthz", answer_with("alive"));
+  routes.add(bhttp::verb::post, "/healthz", answer_with("post"));
+  const std::vector<router::route_key> expected{
+      {bhttp::verb::post, "/api/v1/{token}/bot.startWithVariables"},
+      {bhttp::verb::get, "/healthz"},
+      {bhttp::verb::post, "/healthz"}};
+  EXPECT_EQ(routes.routes(), expected);
+  // A refused route is not listed.
+  EXPECT_THROW(routes.add(bhttp::verb::get, "/healthz", answer_with("again")),
+               std::invalid_argument);
+  EXPECT_EQ(routes.routes().size(), 3u);
+}
+
 TEST(http_router, rejects_malformed_and_duplicate_routes) {
   router routes;
   routes.add(bhttp::verb::get, "/a", answer_with("a"));
@@ -125,3 +142,14 @@ TEST(http_router, a_handler_exception_propagates_to_the_caller) {
 }
 
 }  // namespace
+
+TEST(http_router, loggable_path_hides_a_path_token_and_the_query) {
+  using herald::http::loggable_path;
+  EXPECT_EQ(loggable_path("/api/v1/s3cr3t/broadcasting.sendMessageBatch?batch[0][text]=x"),
+            "/api/v1/***/broadcasting.sendMessageBatch");
+  EXPECT_EQ(loggable_path("/api/v1/s3cr3t"), "/api/v1/***");
+  EXPECT_EQ(loggable_path("/api/v1.1/tasks/status"), "/api/v1.1/tasks/status");
+  EXPECT_EQ(loggable_path("/tasks/status?task_id=x&token=y"), "/tasks/status");
+  EXPECT_EQ(loggable_path("/a\x01z"), "/a?z");
+  EXPECT_EQ(loggable_path("/" + std::string(300, 'x')), "/" + std::string(199, 'x') + "...");
+}

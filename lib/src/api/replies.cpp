@@ -1,5 +1,6 @@
 #include "herald/api/replies.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -31,6 +32,17 @@ http::response invalid_request(std::string_view debug) {
 http::response unauthorized(std::string_view debug) {
   auto res = http::error_reply(bhttp::status::unauthorized, 401, "Unauthorized", debug);
   res.set(bhttp::field::www_authenticate, "Bearer");
+  return res;
+}
+
+http::response too_many_requests(std::chrono::microseconds wait, double rate_per_s) {
+  const auto seconds = std::max<std::int64_t>(1, (wait.count() + 999'999) / 1'000'000);
+  auto res = http::error_reply(
+      bhttp::status::too_many_requests, 429, "Too many requests",
+      fmt::format("token: this account is over its API limit of {:g} requests a second; retry "
+                  "after {} s",
+                  rate_per_s, seconds));
+  res.set(bhttp::field::retry_after, std::to_string(seconds));
   return res;
 }
 

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "herald/api/replies.hpp"
+#include "herald/auth/request_limit.hpp"
 #include "herald/auth/request_token.hpp"
 #include "herald/common/json_keys.hpp"
 
@@ -61,6 +62,12 @@ std::optional<std::string> authenticate(const auth::token_table& tokens, const h
   if (!account) {
     refusal = unauthorized("token: not a valid API token");
     return std::nullopt;
+  }
+  if (auto* limit = tokens.requests()) {
+    if (auto wait = limit->admit(*account)) {
+      refusal = too_many_requests(*wait, limit->rate_per_s());
+      return std::nullopt;
+    }
   }
   return account;
 }

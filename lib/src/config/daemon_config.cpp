@@ -167,6 +167,24 @@ option count_option(std::string_view key, std::string_view description,
           }};
 }
 
+// A provider's name (NAME of a [provider.NAME] section), or empty. Whether that provider exists
+// and is of the right kind is the user's business (heraldd checks at start and --check-config).
+option provider_name_option(std::string_view key, std::string_view description,
+                            member_ptr<std::string> member) {
+  return {key, "NAME", description, [member](const daemon_config& c) { return c.*member; },
+          [member](daemon_config& c, std::string_view text) -> reason {
+            const bool ok =
+                text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char ch) {
+                  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+                });
+            if (!ok)
+              return in_quotes(text)
+                     + " is not a provider's name (1 to 64 lowercase letters, digits or '_')";
+            c.*member = std::string(text);
+            return std::nullopt;
+          }};
+}
+
 const std::vector<option>& options() {
   static const std::vector<option> table = [] {
     std::vector<option> t;
@@ -377,6 +395,14 @@ const std::vector<option>& options() {
                    c.tokens_file = std::string(text);
                    return std::nullopt;
                  }});
+    t.push_back(count_option("api_rate_per_s",
+                             "API requests a second one account may make of this heraldd (over "
+                             "it: 429 with Retry-After); 0: no limit",
+                             &daemon_config::api_rate_per_s, 0, 1'000'000));
+    t.push_back(count_option("api_burst",
+                             "API requests an account may make at once after a quiet spell; 0: "
+                             "a second's worth of api_rate_per_s",
+                             &daemon_config::api_burst, 0, 1'000'000));
     t.push_back(count_option("max_job_items",
                              "items one job may hold (an import_and_start job's data list)",
                              &daemon_config::max_job_items, 1, 10'000'000));
@@ -414,6 +440,16 @@ const std::vector<option>& options() {
                      return set(c.enqueue, text);
                    }});
     }
+    t.push_back(provider_name_option(
+        "api_send_provider",
+        "the leadconverter_messages provider POST /api/v1/{token}/broadcasting.sendMessageBatch "
+        "sends through; empty: the only provider of that kind, if there is exactly one",
+        &daemon_config::api_send_provider));
+    t.push_back(provider_name_option(
+        "api_bot_provider",
+        "the leadconverter_bot provider POST /api/v1/{token}/bot.startWithVariables sends "
+        "through; empty: the only provider of that kind, if there is exactly one",
+        &daemon_config::api_bot_provider));
     return t;
   }();
   return table;

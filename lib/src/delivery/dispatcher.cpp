@@ -69,6 +69,10 @@ struct lane {
   std::unique_ptr<providers::sandbox_file> file;  // sandbox
   std::unique_ptr<outbound::http_client> http;    // networked kinds
   std::optional<gcra> limit;
+  std::optional<slot_lease> lease;                 // spare slots of `limit`, reserved ahead
+  bool leasing = false;                            // a sender is reserving a lease from Redis
+  std::size_t lease_waiters = 0;                   // senders waiting for that lease
+  std::unique_ptr<asio::steady_timer> lease_done;  // cancelled when a lease arrives
   std::string rate_key;
   retry_policy policy;
   std::size_t max_batch = 1;
@@ -101,6 +105,9 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
                                        backoff_policy::jitter::full};
     if (c.rate_per_s > 0) {
       l->limit.emplace(c.rate_per_s, std::max<std::uint64_t>(1, c.burst));
+      l->lease.emplace(*l->limit);
+      l->lease_done =
+          std::make_unique<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
       l->rate_key = rate_key(prefix, c.name);
     }
     if (c.kind == provider_kind::sandbox) {
@@ -226,6 +233,32 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
     }
   }
 
+  // Waits for `n` slots of the lane's limit: spare ones reserved earlier, else a lease of what
+  // the lane has waiting from the shared limit; false when stopped. One sender of a lane asks
+  // Redis at a time, for itself and those waiting behind it: each asking for its own lease
+  // would reserve slots that then lapse unused.
+  asio::awaitable<bool> take_slots(lane& l, std::uint64_t n) {
+    for (;;) {
+      if (l.lease->take(n, now_us())) co_return true;
+      if (!l.leasing) break;
+      ++l.lease_waiters;
+      co_await l.lease_done->async_wait(awaitable_tuple);
+      --l.lease_waiters;
+      if (stopped) co_return false;
+    }
+    l.leasing = true;
+    const std::uint64_t k = l.lease->lease_size(n, l.queue.size() + l.lease_waiters);
+    const bool reserved = co_await reserve(l.rate_key, *l.limit, k, l.cfg.name);
+    if (reserved) l.lease->add(k, n, now_us());
+    l.leasing = false;
+    l.lease_done->cancel();
+    co_return reserved;
+  }
+  static std::int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(clock::now().time_since_epoch())
+        .count();
+  }
+
   // Waits for `n` messages' slot in the limit at `key`; false when stopped.
   asio::awaitable<bool> reserve(const std::string& key, const gcra& limit, std::uint64_t n,
                                 std::string_view name) {
@@ -277,7 +310,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
       if (stopped || active.empty()) co_return;
       auto adm = co_await admit(l);
       if (!adm) co_return;
-      if (l.limit && !co_await reserve(l.rate_key, *l.limit, active.size(), name)) {
+      if (l.limit && !co_await take_slots(l, active.size())) {
         health->on_abandoned(name, *adm);
         co_return;
       }
@@ -424,6 +457,7 @@ class dispatcher::impl : public std::enable_shared_from_this<dispatcher::impl> {
     }
     for (auto& [name, l] : lanes) {
       l->queue.clear();
+      if (l->lease_done) l->lease_done->cancel();
       if (l->http) l->http->stop();
     }
   }

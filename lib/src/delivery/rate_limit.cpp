@@ -35,6 +35,31 @@ gcra::verdict gcra::reserve(std::int64_t tat_us, std::int64_t now_us, std::uint6
   return v;
 }
 
+slot_lease::slot_lease(const gcra& limit, std::chrono::microseconds window)
+    : window_us_(window.count()) {
+  const double per_window = limit.rate_per_s() * static_cast<double>(window.count()) / 1e6;
+  const auto worth = static_cast<std::uint64_t>(std::max(1.0, std::floor(per_window)));
+  cap_ = std::min({limit.burst(), worth, max_lease});
+}
+
+bool slot_lease::take(std::uint64_t n, std::int64_t now_us) {
+  if (now_us >= good_until_us_) spare_ = 0;
+  if (spare_ < n) return false;
+  spare_ -= n;
+  return true;
+}
+
+std::uint64_t slot_lease::lease_size(std::uint64_t n, std::uint64_t waiting) const {
+  return std::max(n, std::min(cap_, n + waiting));
+}
+
+void slot_lease::add(std::uint64_t reserved, std::uint64_t n, std::int64_t now_us) {
+  if (reserved <= n) return;
+  if (now_us >= good_until_us_) spare_ = 0;
+  spare_ += reserved - n;
+  good_until_us_ = now_us + window_us_;
+}
+
 std::string rate_key(std::string_view prefix, std::string_view provider) {
   std::string key(prefix);
   key += ":{provider.";

@@ -76,6 +76,22 @@ std::string_view target_path(std::string_view target) {
   return target.substr(0, target.find_first_of("?#"));
 }
 
+std::string loggable_path(std::string_view target) {
+  std::string_view path = target_path(target);
+  std::string out;
+  constexpr std::string_view token_prefix = "/api/v1/";
+  if (path.starts_with(token_prefix)) {
+    const auto end = path.find('/', token_prefix.size());
+    out = std::string(token_prefix) + "***";
+    path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
+  }
+  constexpr std::size_t max_shown = 200;
+  for (char c : path.substr(0, max_shown))
+    out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  if (path.size() > max_shown) out += "...";
+  return out;
+}
+
 std::optional<std::map<std::string, std::string, std::less<>>> path_params(
     std::string_view pattern, std::string_view target) {
   std::map<std::string, std::string, std::less<>> params;
@@ -97,6 +113,13 @@ void router::add(beast_http::verb method, std::string path, route_handler handle
     }
   }
   routes_.push_back({method, std::move(path), std::move(handler)});
+}
+
+std::vector<router::route_key> router::routes() const {
+  std::vector<route_key> keys;
+  keys.reserve(routes_.size());
+  for (const auto& r : routes_) keys.push_back({r.method, r.path});
+  return keys;
 }
 
 router::match_result router::match(beast_http::verb method, std::string_view target) const {

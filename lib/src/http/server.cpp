@@ -465,6 +465,9 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
       if (st.check_) {
         if (auto early = st.check_(header)) {
           response reply = std::move(*early);
+          spdlog::debug("http: {} {} {} (before the body)", header.method_string(),
+                        loggable_path({header.target().data(), header.target().size()}),
+                        reply.result_int());
           co_await answer_and_close(st, c, reply);
           co_return;
         }
@@ -550,6 +553,9 @@ asio::awaitable<response> server::state::answer(const state& st, const request& 
   try {
     response res = co_await st.routes_.dispatch(req);
     finalize(req, res, keeps_alive());
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("http: {} {} {}", req.method_string(),
+                    loggable_path({req.target().data(), req.target().size()}), res.result_int());
     co_return res;
   } catch (const std::exception& e) {
     // Not the target: it may carry a token.

@@ -325,21 +325,6 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   void warn_once(std::string_view what, boost::system::error_code ec, const redis::reply& r) {
     warn_once(what, ec == redis::errc::server_error ? r.str() : ec.message());
   }
-  // Redis cannot answer for now, though the command itself is fine: it is loading its data
-  // after a restart (a connection made while it loads), running a busy script, or a failover
-  // is under way. Asked again, it answers.
-  static bool unavailable(const redis::error& ex) {
-    if (connection_trouble(ex.code())) return true;
-    if (ex.code() != redis::errc::server_error) return false;
-    const std::string_view what = ex.what();
-    for (std::string_view reply : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY"})
-      if (what.starts_with(reply)) return true;
-    return false;
-  }
-  static bool connection_trouble(boost::system::error_code ec) {
-    return ec == redis::errc::not_connected || ec == redis::errc::connection_lost
-           || ec == redis::errc::timeout;
-  }
   void warn_once(std::string_view what, const std::string& message) {
     // Redis unreachable: the client reports the outage itself, calmly.
     static const std::string not_connected = make_error_code(redis::errc::not_connected).message(),
@@ -417,8 +402,9 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       // Left pending: taken back by resume_own() (or claimed after claim_idle). Redis being
       // away is the client's to report (once an outage), not a line each time.
       const auto* re = dynamic_cast<const redis::error*>(&e);
-      spdlog::log(re && connection_trouble(re->code()) ? spdlog::level::debug : spdlog::level::warn,
-                  "queue: cannot start {} jobs: {}", ready.size(), e.what());
+      spdlog::log(
+          re && redis::connection_trouble(re->code()) ? spdlog::level::debug : spdlog::level::warn,
+          "queue: cannot start {} jobs: {}", ready.size(), e.what());
       resume_wanted_ = true;
       co_return;
     }
@@ -555,7 +541,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
           // Redis went away under the handler (before anything of the chunk went out, or its
           // sends would wait out Redis): not the job's failure. Taken back by resume_own() as
           // soon as Redis answers, below; left for a claimer it would wait claim_idle.
-          if (unavailable(ex)) throw;
+          if (redis::temporarily_unavailable(ex)) throw;
           error = ex.what();
         } catch (const std::exception& ex) {
           error = ex.what();
@@ -598,7 +584,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
     } catch (const redis::error& ex) {
       // Redis went away: the client logs the outage once, and resume_own() says what it took
       // back; a line per job would be hundreds in one outage.
-      auto level = unavailable(ex) ? spdlog::level::debug : spdlog::level::warn;
+      auto level = redis::temporarily_unavailable(ex) ? spdlog::level::debug : spdlog::level::warn;
       spdlog::log(level, "task {}: stopped, resumed once Redis answers: {}", e.task_id, ex.what());
       resume_wanted_ = true;
     } catch (const std::exception& ex) {
@@ -622,7 +608,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       try {
         co_return co_await commit(e, begin, end, r, final, begins, total);
       } catch (const redis::error& ex) {
-        if (!unavailable(ex)) throw;
+        if (!redis::temporarily_unavailable(ex)) throw;
         failure = ex.what();
       }
       spdlog::debug("task {}: commit of items {}..{} waits for Redis: {}", e.task_id, begin, end,

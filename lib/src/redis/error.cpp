@@ -1,5 +1,7 @@
 #include "herald/redis/error.hpp"
 
+#include <string_view>
+
 namespace herald::redis {
 
 namespace {
@@ -37,6 +39,19 @@ class redis_category final : public boost::system::error_category {
 const boost::system::error_category& category() noexcept {
   static const redis_category instance;
   return instance;
+}
+
+bool connection_trouble(const boost::system::error_code& ec) noexcept {
+  return ec == errc::not_connected || ec == errc::connection_lost || ec == errc::timeout;
+}
+
+bool temporarily_unavailable(const error& ex) noexcept {
+  if (connection_trouble(ex.code())) return true;
+  if (ex.code() != errc::server_error) return false;
+  const std::string_view what = ex.what();
+  for (std::string_view reply : {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY"})
+    if (what.starts_with(reply)) return true;
+  return false;
 }
 
 }  // namespace herald::redis

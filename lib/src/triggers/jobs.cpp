@@ -47,11 +47,6 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-bool connection_trouble(boost::system::error_code ec) {
-  return ec == redis::errc::not_connected || ec == redis::errc::connection_lost
-         || ec == redis::errc::timeout;
-}
-
 // Runs `step` until Redis answers: what it records follows messages that went out, so it must
 // not be given up while Redis is away (a chunk left for a claimer would send them again).
 template <class Step>
@@ -62,7 +57,7 @@ asio::awaitable<redis::reply> until_redis_answers(Step step, const std::string& 
     try {
       co_return co_await step();
     } catch (const redis::error& e) {
-      if (!connection_trouble(e.code())) throw;
+      if (!redis::temporarily_unavailable(e)) throw;
       failure = e.what();
     }
     if (attempt == 1 || attempt % 50 == 0)

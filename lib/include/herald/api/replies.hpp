@@ -2,6 +2,7 @@
 // missing or unknown tokens and an unreachable Redis, each with error_debug saying what to fix.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,11 @@ http::response invalid_request(std::string_view debug);
 // 401 {"error": 401, "error_debug": <debug>, "error_text": "Unauthorized"}, with
 // WWW-Authenticate: Bearer. `debug` must never quote the token.
 http::response unauthorized(std::string_view debug);
+
+// 429 {"error": 429, "error_debug": "token: this account is over its API limit of N requests a
+// second; retry after S s", "error_text": "Too many requests"}, with Retry-After: S (`wait`
+// rounded up to whole seconds, at least 1).
+http::response too_many_requests(std::chrono::microseconds wait, double rate_per_s);
 
 // 503 {"error": 503, "error_debug": <debug>, "error_text": "Service unavailable"}, with
 // Retry-After: 1.

@@ -15,6 +15,8 @@
 
 namespace herald::auth {
 
+class request_limit;
+
 enum class errc {
   unreadable_file = 1,  // the tokens file cannot be opened or read
   malformed_line,       // a line is not "ACCOUNT SHA256_HEX"
@@ -87,6 +89,11 @@ class token_table {
   const std::filesystem::path& file() const { return file_; }
   std::size_t size() const;  // entries loaded
 
+  // Each account's request limit, asked by api::authenticate once a token names its account;
+  // null: none. Set before the table is shared between threads.
+  void set_request_limit(std::shared_ptr<request_limit> limit) { limit_ = std::move(limit); }
+  request_limit* requests() const { return limit_.get(); }
+
  private:
   using entries = std::vector<token_entry>;
   std::shared_ptr<const entries> current() const;
@@ -94,6 +101,7 @@ class token_table {
   std::filesystem::path file_;
   mutable std::mutex mutex_;  // guards entries_ (the pointer, not what it points to)
   std::shared_ptr<const entries> entries_;
+  std::shared_ptr<request_limit> limit_;
 };
 
 // Reads and parses a tokens file; throws tokens_error.

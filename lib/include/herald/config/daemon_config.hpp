@@ -107,6 +107,10 @@ struct daemon_config {
   std::chrono::milliseconds consumer_idle_max = std::chrono::minutes(10);
   // The API tokens file (SHA-256 hashes per account); empty: no tokens, the API refuses all.
   std::filesystem::path tokens_file;
+  // Each account's API requests a second on this heraldd (0: no limit), and how many may come at
+  // once after a quiet spell (0: as many as a second's rate). Over it: 429 with Retry-After.
+  std::uint64_t api_rate_per_s = 0;
+  std::uint64_t api_burst = 0;
   // Items one job may hold (an import_and_start job's `data`).
   std::uint64_t max_job_items = 10'000;
   // What one imported profile may hold; an item over a limit fails alone, naming it.
@@ -120,6 +124,12 @@ struct daemon_config {
   // A directory of trigger files (*.json, proto/triggers.md), upserted at start and on SIGHUP;
   // empty: none, except that the embedded default loads the demo trigger.
   std::filesystem::path triggers_dir;
+  // The providers the LeadConverter-compatible routes send through (api/leadconverter_routes.hpp):
+  // a leadconverter_messages provider for broadcasting.sendMessageBatch and a leadconverter_bot
+  // provider for bot.startWithVariables. Empty: the only provider of the kind when there is
+  // exactly one, else none (the route answers 503 saying so).
+  std::string api_send_provider;
+  std::string api_bot_provider;
 
   // The HTTP enqueue routes' settings: sync_timeout, api_max_items (api/enqueue_config.hpp has
   // the keys, which the API component reads).

@@ -44,6 +44,37 @@ class gcra {
   std::uint64_t burst_;
 };
 
+// Slots of a shared limit reserved a few at a time: asking Redis once per message would cost a
+// round trip and a script call each, so a lane reserves what it has waiting (up to a window's
+// worth of the rate, and never past the burst) and hands the spare slots out locally. A spare
+// slot is good only for `window` after its reservation, so that what one heraldd holds back can
+// never add up to more than a window's burst; unused ones lapse (the limit is then under-used,
+// never exceeded).
+class slot_lease {
+ public:
+  static constexpr std::chrono::milliseconds default_window{20};
+  static constexpr std::uint64_t max_lease = 256;
+
+  explicit slot_lease(const gcra& limit, std::chrono::microseconds window = default_window);
+
+  // Takes `n` spare slots at `now_us` when that many are held and still good.
+  bool take(std::uint64_t n, std::int64_t now_us);
+  // How many slots to reserve for `n` messages with `waiting` more queued behind them: at
+  // least n; at most the burst, a window's worth of the rate, and max_lease, but never below n.
+  std::uint64_t lease_size(std::uint64_t n, std::uint64_t waiting) const;
+  // `reserved` slots were reserved for messages that take `n` of them now, at `now_us` (after
+  // any wait the reservation asked for): the rest are held until now + window.
+  void add(std::uint64_t reserved, std::uint64_t n, std::int64_t now_us);
+
+  std::uint64_t spare() const { return spare_; }
+
+ private:
+  std::uint64_t cap_;
+  std::int64_t window_us_;
+  std::uint64_t spare_ = 0;
+  std::int64_t good_until_us_ = 0;
+};
+
 // The Redis key of a provider's rate limit: P:{provider.NAME}:rate, one Cluster slot each.
 std::string rate_key(std::string_view prefix, std::string_view provider);
 

@@ -35,6 +35,14 @@ class router {
   // The handler's response, or the 404/405 envelope. A handler's exception propagates.
   boost::asio::awaitable<response> dispatch(const request& req) const;
 
+  struct route_key {
+    boost::beast::http::verb method;
+    std::string path;  // the pattern as added, {name} segments and all
+    bool operator==(const route_key&) const = default;
+  };
+  // Every route, in the order added: what the contract test compares with proto/openapi.yaml.
+  std::vector<route_key> routes() const;
+
  private:
   struct route {
     boost::beast::http::verb method;
@@ -46,6 +54,12 @@ class router {
 
 // The path part of a request target: without its query string and fragment.
 std::string_view target_path(std::string_view target);
+
+// The path of `target` as a log line may show it: without its query string and fragment (a query
+// may carry a secret), and with the token of a LeadConverter-style path written ***
+// (/api/v1/TOKEN/bot.startWithVariables -> /api/v1/***/bot.startWithVariables). Control bytes
+// are written '?' and a path over 200 bytes is cut.
+std::string loggable_path(std::string_view target);
 
 // When the path of `target` matches `pattern`, the value of each {name} segment (as sent, not
 // percent-decoded); nothing when it does not match.

@@ -31,6 +31,15 @@ class error : public boost::system::system_error {
   explicit error(boost::system::error_code ec) : system_error(ec) {}
 };
 
+// The connection failed the command (not connected, lost, or no reply in time): asked again once
+// Redis is back, it may well succeed.
+bool connection_trouble(const boost::system::error_code& ec) noexcept;
+
+// Redis cannot answer for now, though the command itself is fine: the connection is in trouble,
+// or Redis is loading its data after a restart, running a busy script, or a failover is under way
+// (LOADING, BUSY, TRYAGAIN, MASTERDOWN, READONLY). Asked again, it answers.
+bool temporarily_unavailable(const error& ex) noexcept;
+
 }  // namespace herald::redis
 
 template <>
