@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "herald/api/enqueue_routes.hpp"
 #include "herald/api/leadconverter_routes.hpp"
 #include "herald/api/metrics_routes.hpp"
 #include "herald/api/overview_routes.hpp"
@@ -494,6 +495,10 @@ class heraldd {
     herald::api::add_metrics_routes(routes, metrics_, store, {.token = config_.metrics_token});
     if (config_.metrics_token.empty())
       spdlog::info("GET /metrics is open to whoever reaches the listener (no metrics_token)");
+    herald::api::enqueue_routes_config enqueue_api;
+    enqueue_api.limits = config_.enqueue;
+    enqueue_api.draining = [this] { return health_.draining; };
+    herald::api::add_enqueue_routes(routes, store, triggers, handlers, tokens_, enqueue_api);
     triggers_ = &triggers;
     struct forget {  // SIGHUP must not reach the store once serve() has returned
       herald::triggers::trigger_store*& p;

@@ -3,7 +3,7 @@
 # corpus for HERALD_FUZZ_SECONDS (60); a finding (crash, leak, sanitizer report) fails the run.
 # The test suite runs each target this way (ctest -L fuzz).
 #
-#   tests/fuzz/run.sh job|template|trigger|http_request|form_params [BUILD_DIR]
+#   tests/fuzz/run.sh job|template|trigger|http_request|form_params|xml_request [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 name=${1:?usage: tests/fuzz/run.sh TARGET [BUILD_DIR]}
@@ -27,6 +27,7 @@ case $name in
     sources="http/request_checks.cpp http/router.cpp http/message.cpp common/json.cpp asio/asio_impl.cpp
              asio/beast_impl.cpp"
     libs="-lssl -lcrypto -lpthread" ;;
+  xml_request) sources="api/xml.cpp common/json.cpp"; libs="-lpugixml -lsimdjson" ;;
   form_params) sources="api/form_params.cpp common/json.cpp"; libs="-lsimdjson" ;;
   *) echo "run.sh: unknown target $name" >&2; exit 2 ;;
 esac

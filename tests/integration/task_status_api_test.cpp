@@ -277,9 +277,52 @@ TEST_F(task_status_api_test, bad_input_is_400_naming_the_field) {
         debug_of(post(items, base + ", \"" + field + "\": 2}")),
         field + ": unknown field; tasks/items takes token, format, task_id, offset and limit");
   }
-  EXPECT_EQ(debug_of(post(items, base + R"(, "format": "xml"})")),
-            "format: only \"json\" is supported");
+  EXPECT_EQ(debug_of(post(items, base + R"(, "format": "yaml"})")),
+            "format: must be \"json\" or \"xml\"");
   EXPECT_EQ(post(items, base + R"(, "format": "json", "offset": 0, "limit": 5})").status, 200);
+}
+
+TEST_F(task_status_api_test, status_answers_an_xml_request_in_the_seeds_xml_shape) {
+  const auto id = enqueue("acme", 2);
+  set_task(id, {"status", "completed", "processed", "2", "sent", "2"});
+  add_outcome(id, 0, R"({"index":0,"profile_id":"61e947333f62fc26d384452c","outcome":"sent"})");
+  const auto res = post("/api/v1.1/tasks/status",
+                        "<xml>\n<token>secret</token>\n<task_id>" + id + "</task_id>\n</xml>",
+                        {{"Content-Type", "application/xml"}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.header("Content-Type"), "application/xml; charset=utf-8");
+  EXPECT_TRUE(res.body.starts_with("<xml>\n<data>\n<task_id>" + id
+                                   + "</task_id>\n"
+                                     "<type>import_and_start</type>\n<status>completed</status>\n"
+                                     "<progress>100</progress>\n<result>\n<error>0</error>\n"
+                                     "<error_text></error_text>\n<result>\n"
+                                     "<profile_id>61e947333f62fc26d384452c</profile_id>\n"
+                                     "</result>\n</result>\n<total>2</total>\n"))
+      << res.body;
+  EXPECT_TRUE(
+      res.body.ends_with("</data>\n<error>0</error>\n<error_text>Successful operation"
+                         "</error_text>\n</xml>\n"))
+      << res.body;
+  // The same from a JSON body asking "format": "xml".
+  const auto json_in = post("/api/v1.1/tasks/status",
+                            R"({"token": "secret", "format": "xml", "task_id": ")" + id + "\"}");
+  EXPECT_EQ(json_in.body, res.body);
+  // An unknown task, in XML too.
+  const auto unknown =
+      post("/api/v1.1/tasks/status", "<xml><token>secret</token><task_id>nope</task_id></xml>",
+           {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.body,
+            "<xml>\n<error>404</error>\n<error_debug>task_id: no such task</error_debug>\n"
+            "<error_text>Task not found</error_text>\n</xml>\n");
+  // tasks/items pages in XML, its offset and limit read as integers.
+  const auto items = post("/api/v1.1/tasks/items",
+                          "<xml><token>secret</token><format>xml</format><task_id>" + id
+                              + "</task_id><offset>0</offset><limit>5</limit></xml>",
+                          {{"Content-Type", "application/xml"}});
+  EXPECT_EQ(items.status, 200) << items.body;
+  EXPECT_NE(items.body.find("<items>\n<index>0</index>\n"), std::string::npos) << items.body;
+  EXPECT_NE(items.body.find("<limit>5</limit>"), std::string::npos) << items.body;
 }
 
 // Issue 10, defect 8: a body token silently overrode a different Bearer token.

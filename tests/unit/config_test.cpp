@@ -97,6 +97,8 @@ const std::map<std::string, std::string> non_defaults = {
     {"max_profile_subscriptions", "5"},
     {"geo_db", "/var/lib/GeoIP/GeoLite2-City.mmdb"},
     {"triggers_dir", "/etc/herald/triggers"},
+    {"sync_timeout", "5s"},
+    {"api_max_items", "100"},
     {"api_send_provider", "lc"},
     {"api_bot_provider", "lc_bot"},
 };
@@ -141,6 +143,8 @@ TEST(config, defaults_without_any_source) {
   EXPECT_EQ(c.max_profile_subscriptions, 100u);
   EXPECT_TRUE(c.geo_db.empty());
   EXPECT_TRUE(c.triggers_dir.empty());
+  EXPECT_EQ(c.enqueue.sync_timeout, 30s);
+  EXPECT_EQ(c.enqueue.api_max_items, 10'000u);
 }
 
 TEST(config, the_test_table_covers_every_key) {
@@ -193,6 +197,8 @@ TEST(config, every_key_can_be_set_from_each_source) {
   EXPECT_EQ(c.task_ttl, std::chrono::hours(24));
   EXPECT_EQ(c.workers, 3u);
   EXPECT_EQ(c.chunk_size, 25u);
+  EXPECT_EQ(c.enqueue.sync_timeout, 5s);
+  EXPECT_EQ(c.enqueue.api_max_items, 100u);
 }
 
 TEST(config, file_then_environment_then_flags) {
@@ -375,6 +381,11 @@ TEST(config, each_invalid_value_names_its_key_and_source) {
       {"max_field_tags", "100001", "100001 is out of range 1..100000"},
       {"max_field_bytes", "10", "10 is below the minimum 64"},
       {"max_profile_subscriptions", "x", "\"x\" is not a whole number"},
+      {"sync_timeout", "50ms", "50ms is below the minimum 100ms"},
+      {"sync_timeout", "1h", "1h is above the maximum 10m"},
+      {"sync_timeout", "soon", "\"soon\" is not a duration (e.g. 500ms, 30s, 5m)"},
+      {"api_max_items", "0", "0 is out of range 1..10000000"},
+      {"api_max_items", "1e4", "\"1e4\" is not a whole number"},
       {"api_send_provider", "LC",
        "\"LC\" is not a provider's name (1 to 64 lowercase letters, digits or '_')"},
       {"api_bot_provider", "lc-bot",

@@ -18,6 +18,7 @@
 
 #include "herald/api/replies.hpp"
 #include "herald/api/request.hpp"
+#include "herald/api/xml_format.hpp"
 #include "herald/common/time.hpp"
 
 namespace herald::api {
@@ -192,8 +193,8 @@ std::optional<http::response> check_items_fields(simdjson::dom::object body) {
   simdjson::dom::element format;
   if (body["format"].get(format) == simdjson::SUCCESS && !format.is_null()) {
     std::string_view text;
-    if (format.get(text) != simdjson::SUCCESS || text != "json") {
-      return invalid_request("format: only \"json\" is supported");
+    if (format.get(text) != simdjson::SUCCESS || (text != "json" && text != "xml")) {
+      return invalid_request("format: must be \"json\" or \"xml\"");
     }
   }
   return std::nullopt;
@@ -441,13 +442,14 @@ void add_task_routes(http::router& routes, queue::task_store& store,
                      const auth::token_table& tokens, task_routes_config cfg) {
   const auto c =
       std::make_shared<const route_context>(route_context{store, tokens, std::move(cfg)});
+  // The Altcraft-style POST routes speak XML too (format: xml, or an XML body).
   routes.add(bhttp::verb::post, "/api/v1.1/tasks/status",
-             handler(c, "POST /api/v1.1/tasks/status", post_status));
+             speaking_xml(handler(c, "POST /api/v1.1/tasks/status", post_status)));
   routes.add(bhttp::verb::get, "/tasks/status", handler(c, "GET /tasks/status", get_status));
   routes.add(bhttp::verb::post, "/api/v1.1/tasks/cancel",
-             handler(c, "POST /api/v1.1/tasks/cancel", post_cancel));
+             speaking_xml(handler(c, "POST /api/v1.1/tasks/cancel", post_cancel)));
   routes.add(bhttp::verb::post, "/api/v1.1/tasks/items",
-             handler(c, "POST /api/v1.1/tasks/items", post_items));
+             speaking_xml(handler(c, "POST /api/v1.1/tasks/items", post_items)));
   routes.add(bhttp::verb::post, "/api/v1.1/tasks/list",
              handler(c, "POST /api/v1.1/tasks/list", post_list));
   routes.add(bhttp::verb::get, "/api/v1.1/tasks/list",

@@ -443,6 +443,14 @@ const std::vector<option>& options() {
                    c.triggers_dir = std::string(text);
                    return std::nullopt;
                  }});
+    // The API component's keys, read by it.
+    for (const auto& k : api::enqueue_config_keys()) {
+      t.push_back({k.key, k.value_name, k.description,
+                   [get = k.get](const daemon_config& c) { return get(c.enqueue); },
+                   [set = k.set](daemon_config& c, std::string_view text) -> reason {
+                     return set(c.enqueue, text);
+                   }});
+    }
     t.push_back(provider_name_option(
         "api_send_provider",
         "the leadconverter_messages provider POST /api/v1/{token}/broadcasting.sendMessageBatch "

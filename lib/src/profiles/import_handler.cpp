@@ -30,6 +30,12 @@ class import_run final : public queue::prepared_job {
 
   std::uint64_t total() const override { return body_.items.size(); }
 
+  void check_items() const override {
+    for (std::size_t i = 0; i < body_.items.size(); ++i)
+      if (auto item = read_import_item(body_, i); item.error)
+        throw queue::bad_job("body." + std::string(item.error->what()));
+  }
+
   asio::awaitable<queue::chunk_result> run(const queue::job_context& ctx, std::uint64_t begin,
                                            std::uint64_t end) override {
     if (!ctx.redis) throw std::logic_error("import_and_start needs the worker's Redis connection");

@@ -100,6 +100,20 @@ std::string iso8601(std::int64_t ms) {
   return buf;
 }
 
+std::string profile_results_json(const std::vector<item_outcome>& outcomes) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& o : outcomes) {
+    if (o.profile_id.empty() || o.outcome == item_outcome::kind::skipped
+        || o.outcome == item_outcome::kind::failed)
+      continue;
+    if (!first) out += ", ";
+    first = false;
+    out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";
+  }
+  return out + "]";
+}
+
 std::string status_reply_json(const task_record& task, const std::vector<item_outcome>& outcomes) {
   return "{\"data\": " + task_status_json(task, &outcomes)
          + ", \"error\": 0, \"error_text\": \"Successful operation\"}";
@@ -113,21 +127,7 @@ std::string task_status_json(const task_record& task, const std::vector<item_out
   bool failed = task.status == task_status::failed;
   out += ", \"result\": {\"error\": " + std::string(failed ? "1" : "0");
   out += ", \"error_text\": " + json_quote(failed ? task.error_text : std::string());
-  if (outcomes != nullptr) {
-    out += ", \"result\": [";
-    bool first = true;
-    // The profiles the job reached: imported, or sent (or scheduled) the trigger's message; not
-    // those skipped or failed.
-    for (const auto& o : *outcomes) {
-      if (o.profile_id.empty() || o.outcome == item_outcome::kind::skipped
-          || o.outcome == item_outcome::kind::failed)
-        continue;
-      if (!first) out += ", ";
-      first = false;
-      out += "{\"profile_id\": " + json_quote(o.profile_id) + "}";
-    }
-    out += "]";
-  }
+  if (outcomes != nullptr) out += ", \"result\": " + profile_results_json(*outcomes);
   out += "}";
   auto counter = [&](std::string_view name, std::uint64_t v) {
     out += ", \"";

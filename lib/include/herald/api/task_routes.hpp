@@ -49,8 +49,9 @@ struct task_routes_config {
 //                                                      "offset", "limit", "total",
 //                                                      "total_exact"}}, newest first
 //   GET  /api/v1.1/tasks/list?status=..&limit=..       the same; Bearer token
-// `store` and `tokens` must outlive `routes`. A task of another account answers exactly like an
-// unknown one (404); Redis failures answer 503.
+// The POST routes also speak the seed's XML (`"format": "xml"`, or an XML body; see
+// api/xml_format.hpp). `store` and `tokens` must outlive `routes`. A task of another account
+// answers exactly like an unknown one (404); Redis failures answer 503.
 void add_task_routes(http::router& routes, queue::task_store& store,
                      const auth::token_table& tokens, task_routes_config cfg = {});
 

@@ -33,7 +33,7 @@ struct job_limits {
 };
 
 // An idempotency key's longest length, in characters (the job schema's maxLength).
-inline constexpr std::size_t max_idempotency_key_chars = 200;
+using queue::max_idempotency_key_chars;
 
 // The contents of the job file `file` ("-": stdin), read up to limits.max_job_bytes. Throws
 // cli_error(usage) for a directory, an unreadable file, an empty stdin, or more bytes than the

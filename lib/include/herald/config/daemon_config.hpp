@@ -16,6 +16,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include "herald/api/enqueue_config.hpp"
 #include "herald/delivery/provider_config.hpp"
 #include "herald/log/log.hpp"
 
@@ -132,6 +133,10 @@ struct daemon_config {
   // exactly one, else none (the route answers 503 saying so).
   std::string api_send_provider;
   std::string api_bot_provider;
+
+  // The HTTP enqueue routes' settings: sync_timeout, api_max_items (api/enqueue_config.hpp has
+  // the keys, which the API component reads).
+  api::enqueue_config enqueue;
 
   // The messaging providers by name: the file's [provider.NAME] sections with their
   // HERALD_PROVIDER_<NAME>_<KEY> overrides (delivery/provider_config.hpp has the keys).

@@ -61,6 +61,10 @@ class prepared_job {
  public:
   virtual ~prepared_job() = default;
   virtual std::uint64_t total() const = 0;
+  // Reads every item as a chunk will and throws bad_job naming the first one a chunk would fail
+  // (`body.data[3].data.email: not a valid email address`). For the HTTP API, which refuses
+  // such a request whole rather than enqueue it; a worker never asks (a wrong item fails alone).
+  virtual void check_items() const {}
   // Processes items [begin, end). Throwing leaves the job to be delivered again.
   virtual boost::asio::awaitable<chunk_result> run(const job_context& ctx, std::uint64_t begin,
                                                    std::uint64_t end) = 0;

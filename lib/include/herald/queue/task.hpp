@@ -56,6 +56,11 @@ struct task_filter {
   bool matches(const task_record& t) const;
 };
 
+// The profiles a job reached (imported, or sent or scheduled the trigger's message; not those
+// skipped or failed), in the order of `outcomes`: `[{"profile_id": "..."}, ...]`, the result list
+// of seeds 001 and 004.
+std::string profile_results_json(const std::vector<item_outcome>& outcomes);
+
 // The task-status reply of seeds/004 (proto/schemas/task-status.schema.json):
 // {"data": {"status", "progress", "result": {"error", "error_text", "result": [{"profile_id"}]},
 //  counters, timestamps}, "error": 0, "error_text": "Successful operation"}

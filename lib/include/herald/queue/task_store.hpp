@@ -20,6 +20,9 @@ class client;
 
 namespace herald::queue {
 
+// An idempotency key's longest length, in characters (the job schema's maxLength).
+inline constexpr std::size_t max_idempotency_key_chars = 200;
+
 // One job to enqueue.
 struct new_job {
   std::string type;
@@ -39,8 +42,6 @@ struct enqueued {
 struct queue_stats {
   std::uint64_t length = 0;   // entries in the stream (waiting and pending)
   std::uint64_t pending = 0;  // handed to a worker, not acknowledged
-  // Not yet handed to any worker (the group's lag); nothing when Redis cannot tell.
-  std::optional<std::uint64_t> waiting;
   std::uint64_t delayed = 0;
   std::uint64_t dead = 0;
   std::uint64_t consumers = 0;
