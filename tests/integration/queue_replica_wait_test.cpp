@@ -3,6 +3,8 @@
 // primary and a real replica.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <boost/asio/co_spawn.hpp>
 
 #include "herald/queue/handler.hpp"
@@ -34,6 +36,13 @@ bool replicating(test::redis_server& primary) {
          && info.find("state=online") != std::string::npos;
 }
 
+// The replica acknowledges writes: "online" on the primary can come a moment before its first
+// ACK, and a WAIT in that moment counts 0.
+bool acknowledging(test::redis_server& primary) {
+  primary.command({"SET", "herald-test:warm", "1"});
+  return primary.integer({"WAIT", "1", "200"}) == 1;
+}
+
 struct QueueReplicaWait : ::testing::Test {
   test::redis_server primary{{.tcp = true}};
   test::redis_server replica{
@@ -44,6 +53,8 @@ struct QueueReplicaWait : ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(test::wait_until([&] { return replicating(primary); }, 10s));
+    ASSERT_TRUE(test::wait_until([&] { return acknowledging(primary); }, 10s));
+    primary.command({"CONFIG", "RESETSTAT"});  // the tests count the WAITs they cause
     redis::client_config rc;
     rc.url = primary.url();
     shared = std::make_unique<redis::client>(io.get_executor(), rc);
@@ -61,7 +72,8 @@ struct QueueReplicaWait : ::testing::Test {
 
 TEST_F(QueueReplicaWait, AnEnqueueSucceedsOnceTheReplicaHoldsItAndFailsSayingSoWithout) {
   task_store store(*shared, keys, 60s);
-  store.set_replica_wait({.replicas = 1, .timeout = 500ms});
+  // Longer than the replica's once-a-second ACK: a WAIT at the wrong moment can wait for it.
+  store.set_replica_wait({.replicas = 1, .timeout = 1500ms});
   new_job job{.type = "noop", .account = "acme", .body = R"({"items": 1})"};
   job.idempotency_key = "k-1";
   auto first = run_awaitable(io, store.enqueue(job));
@@ -85,13 +97,24 @@ TEST_F(QueueReplicaWait, AnEnqueueSucceedsOnceTheReplicaHoldsItAndFailsSayingSoW
   EXPECT_EQ(code, redis::errc::not_replicated) << what;
   EXPECT_NE(what.find("0 of 1 replicas (redis_wait_replicas)"), std::string::npos) << what;
   EXPECT_NE(what.find("retry with the same idempotency key"), std::string::npos) << what;
-  EXPECT_GE(took, 450ms) << "WAIT waited redis_wait_ms";
+  EXPECT_GE(took, 1450ms) << "WAIT waited redis_wait_ms";
 
   // The producer retries with its key once a replica is back: the same task, not a second one.
   replica.start();
   ASSERT_TRUE(test::wait_until([&] { return replicating(primary); }, 10s));
-  auto again = run_awaitable(io, store.enqueue(job));
-  EXPECT_FALSE(again.created);
+  ASSERT_TRUE(test::wait_until([&] { return acknowledging(primary); }, 10s));
+  // A replica just back may take a moment past "online" to acknowledge (its first ACK follows
+  // the resync): the producer retries on not_replicated, as the error tells it to.
+  std::optional<herald::queue::enqueued> again;
+  for (int attempt = 0; attempt < 20 && !again; ++attempt) {
+    try {
+      again = run_awaitable(io, store.enqueue(job));
+    } catch (const redis::error& e) {
+      ASSERT_EQ(e.code(), redis::errc::not_replicated) << e.what();
+    }
+  }
+  ASSERT_TRUE(again) << "the enqueue was never replicated";
+  EXPECT_FALSE(again->created);
   EXPECT_EQ(primary.integer({"XLEN", keys.jobs()}), 2);
 
   // Without a replica wait, no WAIT is sent.
@@ -113,7 +136,7 @@ TEST_F(QueueReplicaWait, ChunkCommitsOfJobsWithEffectsWaitForTheReplica) {
   cfg.block = 100ms;
   cfg.task_ttl = 60s;
   cfg.chunk_size = 2;
-  cfg.replicas = {.replicas = 1, .timeout = 300ms};
+  cfg.replicas = {.replicas = 1, .timeout = 1500ms};
   worker_pool pool(io.get_executor(), *shared, *blocking, keys, handlers, cfg);
   bool pool_done = false;
   asio::co_spawn(io, pool.run(), [&](std::exception_ptr) { pool_done = true; });

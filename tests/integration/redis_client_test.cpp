@@ -182,13 +182,14 @@ TEST_F(RedisClient, AConnectionReceivingALargeReplyIsAliveForTheWatchdogAndDeadl
   // Reproduced before the fix: 15 jobs of 20 MB read in one XREADGROUP; the ping watchdog
   // dropped the connection while the reply was still arriving, every time, until the jobs were
   // dead-lettered unrun. Here a 200 MB reply (seconds to arrive and parse; Redis itself takes
-  // about 150 ms to build it, during which nothing arrives), with a watchdog and deadlines of 1 s.
+  // about 150 ms to build it, during which nothing arrives), with a watchdog and deadlines of
+  // 300 ms: the reply takes longer than that even on a quiet machine (about 700 ms here).
   test::redis_server server;
   server.command({"SETRANGE", "big", std::to_string(200 * 1024 * 1024 - 1), "x"});
   client_config cfg;
-  cfg.command_timeout = 1000ms;
+  cfg.command_timeout = 300ms;
   cfg.ping_interval = 100ms;
-  cfg.ping_timeout = 1000ms;
+  cfg.ping_timeout = 300ms;
   auto& c = connect(server, cfg);
   auto sent = std::chrono::steady_clock::now();
   auto [ec, r] =
@@ -203,7 +204,7 @@ TEST_F(RedisClient, AConnectionReceivingALargeReplyIsAliveForTheWatchdogAndDeadl
   EXPECT_GT(took, cfg.command_timeout) << "the reply took less than a deadline: nothing tested";
   std::cout << "a 200 MB reply took "
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-            << " ms, against a 1000 ms deadline\n";
+            << " ms, against a " << cfg.command_timeout.count() << " ms deadline\n";
   // A server that stops answering is still given up at the deadline.
   server.pause();
   auto [ec2, r2] =
