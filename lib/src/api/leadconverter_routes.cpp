@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/string.hpp>
 
+#include "herald/api/replies.hpp"
 #include "herald/common/json.hpp"
 #include "herald/common/json_keys.hpp"
 #include "herald/delivery/provider_config.hpp"
@@ -479,17 +480,9 @@ asio::awaitable<http::response> post_bot(const route_context& c, const http::req
 // `handler`, with a Redis failure logged under the route's pattern (never its path: the token)
 // and answered 503 in the routes' dialect.
 http::route_handler answering_redis_failures_lc(std::string route, http::route_handler handler) {
-  return [route = std::move(route), handler = std::move(handler)](
-             const http::request& req) -> asio::awaitable<http::response> {
-    std::string failure;
-    try {
-      co_return co_await handler(req);
-    } catch (const redis::error& e) {
-      spdlog::warn("http: {}: Redis failed: {}", route, e.what());
-      failure = e.code().message();
-    }
-    co_return unavailable("unavailable", "redis: " + failure, true);
-  };
+  return answering_redis_failures(std::move(route), std::move(handler), [](std::string_view debug) {
+    return unavailable("unavailable", debug, true);
+  });
 }
 
 }  // namespace

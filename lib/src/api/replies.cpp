@@ -53,8 +53,11 @@ http::response service_unavailable(std::string_view debug) {
   return res;
 }
 
-http::route_handler answering_redis_failures(std::string route, http::route_handler handler) {
-  return [route = std::move(route), handler = std::move(handler)](
+http::route_handler answering_redis_failures(
+    std::string route, http::route_handler handler,
+    std::function<http::response(std::string_view debug)> refusal) {
+  if (!refusal) refusal = [](std::string_view debug) { return service_unavailable(debug); };
+  return [route = std::move(route), handler = std::move(handler), refusal = std::move(refusal)](
              const http::request& req) -> boost::asio::awaitable<http::response> {
     std::string failure;
     try {
@@ -63,7 +66,7 @@ http::route_handler answering_redis_failures(std::string route, http::route_hand
       spdlog::warn("http: {}: Redis failed: {}", route, e.what());
       failure = e.code().message();
     }
-    co_return service_unavailable("redis: " + failure);
+    co_return refusal("redis: " + failure);
   };
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,10 @@ http::response service_unavailable(std::string_view debug);
 
 // `handler`, with a Redis failure (redis::error) logged under `route` and answered 503 instead of
 // 500. The request target is not logged: a query string may carry what it should not.
-http::route_handler answering_redis_failures(std::string route, http::route_handler handler);
+// `refusal` makes that reply from its error_debug ("redis: connection lost"); the default is
+// service_unavailable.
+http::route_handler answering_redis_failures(
+    std::string route, http::route_handler handler,
+    std::function<http::response(std::string_view debug)> refusal = nullptr);
 
 }  // namespace herald::api
