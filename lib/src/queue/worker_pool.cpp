@@ -306,6 +306,7 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
   asio::awaitable<void> read_loop() {
     while (!draining_) {
       if (resume_wanted_) {
+        co_await pace_resume();
         resume_wanted_ = false;  // set again by what fails meanwhile
         if (!co_await resume_own()) resume_wanted_ = true;
       }
@@ -362,6 +363,23 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
       for (const auto& id : ids)
         if (!running_entries_.contains(id)) config_.running->erase(id);
     }
+  }
+
+  // Each resume delivers its jobs again, and deliveries count against max_deliveries: while
+  // Redis keeps stopping them (a failover's READONLY or LOADING, a replica wait that fails), back
+  // to back resumes would spend a job's deliveries within a second and dead-letter it unrun.
+  // So a resume soon after the previous one waits: 50 ms, doubling to 2 s while they keep
+  // coming, back to none once a resume has been quiet for 5 s.
+  asio::awaitable<void> pace_resume() {
+    using namespace std::chrono;
+    const auto now = steady_clock::now();
+    if (now - last_resume_ > seconds(5)) resume_pace_ = milliseconds(0);
+    if (resume_pace_ > milliseconds(0)) {
+      const auto wait = duration_cast<milliseconds>(last_resume_ + resume_pace_ - now);
+      if (wait > milliseconds(0)) co_await sleep(wait);
+    }
+    resume_pace_ = std::min<milliseconds>(seconds(2), std::max(milliseconds(50), resume_pace_ * 2));
+    last_resume_ = steady_clock::now();
   }
 
   // Takes back at once what is still pending under this consumer's name and runs nowhere in this
@@ -1074,6 +1092,8 @@ class worker_pool::impl : public std::enable_shared_from_this<impl> {
 
   bool draining_ = false;
   bool resume_wanted_ = true;  // resume_own() at the next read: at start, and after a failure
+  std::chrono::steady_clock::time_point last_resume_{};
+  std::chrono::milliseconds resume_pace_{0};  // pace_resume()'s wait after the last resume
   std::size_t running_ = 0;
   int loops_ = 0;
   std::set<std::string> running_entries_;
