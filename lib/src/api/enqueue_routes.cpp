@@ -26,7 +26,6 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view import_type = "import_and_start";
 constexpr std::string_view start_type = "start";
-constexpr std::string_view idempotency_header = "Idempotency-Key";
 
 // What every route needs; shared by the handlers, which the router keeps.
 struct route_context {
@@ -52,30 +51,6 @@ http::response envelope(bhttp::status status, int error, std::string_view error_
 
 std::string task_id_member(std::string_view task_id) {
   return ", \"task_id\": " + json_quote(task_id);
-}
-
-// The number of UTF-8 characters of `s` (bytes that do not continue a sequence).
-std::size_t utf8_chars(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// The Idempotency-Key header into `out` (empty when absent), or the 400 saying what is wrong.
-std::optional<http::response> read_idempotency_key(const http::request& req, std::string& out) {
-  const auto n = req.count(idempotency_header);
-  if (n == 0) return std::nullopt;
-  if (n > 1) return invalid_request("Idempotency-Key: given more than once; send one key");
-  const std::string_view key = req[idempotency_header];
-  const auto chars = utf8_chars(key);
-  if (chars == 0 || chars > queue::max_idempotency_key_chars)
-    return invalid_request("Idempotency-Key: must be 1 to "
-                           + std::to_string(queue::max_idempotency_key_chars) + " characters, got "
-                           + std::to_string(chars));
-  if (std::any_of(key.begin(), key.end(),
-                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
-    return invalid_request("Idempotency-Key: must not hold control characters");
-  out = key;
-  return std::nullopt;
 }
 
 std::optional<http::response> check_format(simdjson::dom::object body) {
@@ -161,7 +136,7 @@ asio::awaitable<enqueue_outcome> enqueue_request(const route_context& c, const h
     co_return out;
   }
   if (auto bad = read_idempotency_key(req, idempotency_key)) {
-    out.refusal = std::move(bad);
+    out.refusal = invalid_request(*bad);
     co_return out;
   }
   // Counted before the handler reads them: a request far over the limit is not read item by item.

@@ -16,6 +16,7 @@
 #include <boost/beast/core/string.hpp>
 
 #include "herald/api/replies.hpp"
+#include "herald/api/request.hpp"
 #include "herald/common/json.hpp"
 #include "herald/common/json_keys.hpp"
 #include "herald/delivery/provider_config.hpp"
@@ -276,22 +277,10 @@ asio::awaitable<http::response> enqueue_send(const route_context& c, const http:
                                              const std::string& account,
                                              const std::string& provider,
                                              const std::vector<std::string>& messages) {
-  // As the other enqueue routes take it (proto/http-api.md): 1 to 200 characters, no control
-  // characters; a repeat answers the first call's task with Idempotent-Replayed: true.
+  // As the other enqueue routes take it (proto/http-api.md); a repeat answers the first call's
+  // task with Idempotent-Replayed: true.
   std::string key;
-  if (req.count("Idempotency-Key") > 1)
-    co_return bad_request("Idempotency-Key: given more than once; send one key");
-  if (auto it = req.find("Idempotency-Key"); it != req.end()) {
-    key.assign(it->value().data(), it->value().size());
-    std::size_t chars = 0;
-    for (unsigned char ch : key) chars += (ch & 0xC0) != 0x80;
-    if (chars == 0 || chars > 200)
-      co_return bad_request("Idempotency-Key: must be 1 to 200 characters, got "
-                            + std::to_string(chars));
-    for (unsigned char ch : key)
-      if (ch < 0x20 || ch == 0x7f)
-        co_return bad_request("Idempotency-Key: must not hold control characters");
-  }
+  if (auto bad = read_idempotency_key(req, key)) co_return bad_request(*bad);
   queue::new_job job;
   job.type = "send";
   job.account = account;

@@ -1,11 +1,13 @@
 #include "herald/api/request.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "herald/api/replies.hpp"
 #include "herald/auth/request_limit.hpp"
 #include "herald/auth/request_token.hpp"
 #include "herald/common/json_keys.hpp"
+#include "herald/queue/task_store.hpp"
 
 namespace herald::api {
 
@@ -76,6 +78,26 @@ std::optional<http::response> refuse_unknown_bearer(const auth::token_table& tok
                                                     const http::request_header& header) {
   const auto bearer = auth::bearer_token(header);
   if (bearer && !tokens.account_for(*bearer)) return unauthorized("token: not a valid API token");
+  return std::nullopt;
+}
+
+std::optional<std::string> read_idempotency_key(const http::request& req, std::string& out) {
+  constexpr std::string_view header = "Idempotency-Key";
+  const auto n = req.count(header);
+  if (n == 0) return std::nullopt;
+  if (n > 1) return "Idempotency-Key: given more than once; send one key";
+  const std::string_view key = req[header];
+  // UTF-8 characters: the bytes that do not continue a sequence.
+  const auto chars = static_cast<std::size_t>(std::count_if(key.begin(), key.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+  if (chars == 0 || chars > queue::max_idempotency_key_chars)
+    return "Idempotency-Key: must be 1 to " + std::to_string(queue::max_idempotency_key_chars)
+           + " characters, got " + std::to_string(chars);
+  if (std::any_of(key.begin(), key.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    return "Idempotency-Key: must not hold control characters";
+  out = key;
   return std::nullopt;
 }
 

@@ -45,6 +45,11 @@ std::optional<std::string> authenticate(const auth::token_table& tokens, const h
 std::optional<http::response> refuse_unknown_bearer(const auth::token_table& tokens,
                                                     const http::request_header& header);
 
+// The request's Idempotency-Key header into `out` (left empty when there is none): given once, 1
+// to queue::max_idempotency_key_chars characters, no control characters. Else what is wrong,
+// for the route's 400 in its own dialect ("Idempotency-Key: given more than once; send one key").
+std::optional<std::string> read_idempotency_key(const http::request& req, std::string& out);
+
 // An optional integer field of `body` in [min, max] into `out`; `fallback` when it is absent or
 // null. Else the 400 reply naming it: "limit: must be an integer from 1 to 1000" ("db_id: must be
 // a positive integer" when max is the largest value).
