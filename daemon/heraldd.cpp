@@ -4,13 +4,16 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -64,9 +67,12 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
 // What the health routes need to know about the daemon.
+// `redis` and `checks` are the main event loop's: /readyz reads them there, whichever loop
+// serves the request.
 struct health {
   herald::redis::client* redis = nullptr;
-  bool draining = false;
+  asio::any_io_executor executor;  // the main event loop's
+  std::atomic<bool> draining{false};
   herald::redis::check_report checks;  // the last checks of Redis (at start, on reconnect)
 };
 
@@ -97,6 +103,28 @@ asio::awaitable<std::optional<std::string>> redis_problem(herald::redis::client&
   co_return std::nullopt;
 }
 
+// /readyz's answer, on the main event loop.
+asio::awaitable<herald::http::response> readiness(health& state) {
+  std::optional<std::string> problem;
+  if (state.draining)
+    problem = "heraldd is draining";
+  else if (state.checks.refused())
+    problem = "Redis refused: " + state.checks.summary();
+  else
+    problem = co_await redis_problem(*state.redis);
+  if (problem)
+    co_return herald::http::error_reply(beast_http::status::service_unavailable, 503,
+                                        "Service unavailable", *problem);
+  std::string checks;
+  for (const auto& v : state.checks.verdicts)
+    checks += (checks.empty() ? "" : ", ") + json_string(v.text);
+  co_return herald::http::json_reply(
+      beast_http::status::ok,
+      R"({"error": 0, "error_text": "Successful operation", "status": "ready", )"
+      R"("redis_checks": [)"
+          + checks + "]}");
+}
+
 herald::http::router health_routes(health& state) {
   herald::http::router routes;
   routes.add(beast_http::verb::get, "/healthz",
@@ -107,24 +135,8 @@ herald::http::router health_routes(health& state) {
              });
   routes.add(beast_http::verb::get, "/readyz",
              [&state](const herald::http::request&) -> asio::awaitable<herald::http::response> {
-               std::optional<std::string> problem;
-               if (state.draining)
-                 problem = "heraldd is draining";
-               else if (state.checks.refused())
-                 problem = "Redis refused: " + state.checks.summary();
-               else
-                 problem = co_await redis_problem(*state.redis);
-               if (problem)
-                 co_return herald::http::error_reply(beast_http::status::service_unavailable, 503,
-                                                     "Service unavailable", *problem);
-               std::string checks;
-               for (const auto& v : state.checks.verdicts)
-                 checks += (checks.empty() ? "" : ", ") + json_string(v.text);
-               co_return herald::http::json_reply(
-                   beast_http::status::ok,
-                   R"({"error": 0, "error_text": "Successful operation", "status": "ready", )"
-                   R"("redis_checks": [)"
-                       + checks + "]}");
+               co_return co_await asio::co_spawn(state.executor, readiness(state),
+                                                 asio::use_awaitable);
              });
   return routes;
 }
@@ -178,6 +190,60 @@ asio::awaitable<bool> wait_for_redis(herald::redis::client& redis, const bool& s
   }
   co_return false;
 }
+
+// The HTTP API's event loops besides the main one: a thread each, with its own Redis connection
+// and the stores on it, so that requests are answered on every core (http::server::add_lane).
+class api_lanes {
+ public:
+  struct lane {
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::optional<herald::redis::client> redis;
+    std::optional<herald::queue::task_store> store;
+    std::optional<herald::triggers::trigger_store> triggers;
+    std::thread thread;
+  };
+
+  api_lanes(std::size_t n, const herald::redis::client_config& redis) {
+    for (std::size_t i = 0; i < n; ++i) {
+      auto l = std::make_unique<lane>();
+      auto cfg = redis;
+      cfg.client_name += "-api" + std::to_string(i + 1);
+      l->redis.emplace(l->io.get_executor(), cfg);
+      lanes_.push_back(std::move(l));
+    }
+  }
+  ~api_lanes() { stop(); }
+  api_lanes(const api_lanes&) = delete;
+  api_lanes& operator=(const api_lanes&) = delete;
+
+  const std::vector<std::unique_ptr<lane>>& lanes() const { return lanes_; }
+
+  void start() {
+    for (auto& l : lanes_) {
+      lane* raw = l.get();
+      raw->redis->start();
+      raw->thread = std::thread([raw] { raw->io.run(); });
+    }
+  }
+
+  // Closes the Redis connections and ends the threads; what a lane still runs is abandoned.
+  void stop() {
+    for (auto& l : lanes_) {
+      if (!l->thread.joinable()) continue;
+      lane* raw = l.get();
+      asio::post(raw->io, [raw] {
+        raw->redis->stop();
+        raw->work.reset();
+        raw->io.stop();
+      });
+      raw->thread.join();
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<lane>> lanes_;
+};
 
 // The worker pools of one heraldd: one per thread, each with its own event loop and its own two
 // Redis connections (one for the blocking XREADGROUP); together they are one consumer, named once
@@ -401,6 +467,7 @@ class heraldd {
     herald::redis::client redis(ex, redis_cfg);
     redis.start();
     health_.redis = &redis;
+    health_.executor = ex;
 
     int code = 0;
     check_options_ = {.allow_eviction = config_.allow_eviction, .configured = !embedded};
@@ -478,27 +545,23 @@ class heraldd {
       ~stop_publisher() { p.stop(); }
     } stop_health_publisher{health_publisher};
 
-    auto routes = health_routes(health_);
-    herald::api::task_routes_config task_api;
-    task_api.draining = [this] { return health_.draining; };
-    herald::api::add_task_routes(routes, store, tokens_, task_api);
-    herald::api::add_overview_routes(routes, store, redis, tokens_, {.prefix = config_.prefix});
-    herald::dashboard::add_dashboard_routes(routes);
-    herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
-    herald::api::add_leadconverter_routes(
-        routes, store, tokens_,
-        {.send_provider = lc_providers_.send, .bot_provider = lc_providers_.bot});
     herald::triggers::trigger_store triggers(
         redis, {.prefix = config_.prefix, .deleted_ttl = config_.task_ttl});
-    herald::api::add_trigger_routes(routes, triggers, tokens_,
-                                    {.providers = [this] { return provider_kinds_of(config_); }});
-    herald::api::add_metrics_routes(routes, metrics_, store, {.token = config_.metrics_token});
     if (config_.metrics_token.empty())
       spdlog::info("GET /metrics is open to whoever reaches the listener (no metrics_token)");
-    herald::api::enqueue_routes_config enqueue_api;
-    enqueue_api.limits = config_.enqueue;
-    enqueue_api.draining = [this] { return health_.draining; };
-    herald::api::add_enqueue_routes(routes, store, triggers, handlers, tokens_, enqueue_api);
+    auto routes = api_routes(redis, store, triggers, handlers);
+    // One event loop a core answers requests: the main one and threads - 1 lanes.
+    std::size_t threads = config_.threads;
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    api_lanes lanes(threads - 1, redis.config());
+    for (const auto& l : lanes.lanes()) {
+      l->store.emplace(*l->redis, keys, config_.task_ttl, herald::queue::task_index_max,
+                       config_.max_job_bytes);
+      l->store->set_replica_wait(replicas);
+      l->triggers.emplace(*l->redis,
+                          herald::triggers::store_config{.prefix = config_.prefix,
+                                                         .deleted_ttl = config_.task_ttl});
+    }
     triggers_ = &triggers;
     struct forget {  // SIGHUP must not reach the store once serve() has returned
       herald::triggers::trigger_store*& p;
@@ -516,6 +579,9 @@ class heraldd {
       spdlog::debug("http: route {} {}", std::string(beast_http::to_string(r.method)), r.path);
     auto http = std::make_shared<herald::http::server>(ex, http_config(config_), std::move(routes),
                                                        std::move(check_bearer), &metrics_);
+    for (const auto& l : lanes.lanes())
+      http->add_lane(l->io.get_executor(),
+                     api_routes(*l->redis, *l->store, *l->triggers, handlers));
     asio::ip::tcp::endpoint bound;
     try {
       bound = http->bind();
@@ -523,6 +589,7 @@ class heraldd {
       spdlog::critical("cannot listen: {}", e.what());
       co_return 1;
     }
+    lanes.start();
     auto http_done = spawn_tracked(ex, http->run(), http);
     pools.start();
     spdlog::info("heraldd {} listening on http://{}:{}; queue {} as consumer {} ({} threads)",
@@ -557,9 +624,34 @@ class heraldd {
                 || grace.async_wait(asio::as_tuple(asio::use_awaitable)));
     }
     pools.stop();
+    lanes.stop();
     stop_watchdog_.emit(asio::cancellation_type::terminal);
     stop_requested_.reset();  // a timer must not outlive the io_context, which heraldd does
     co_return 0;
+  }
+
+  // Every route heraldd answers, on the event loop of `redis` (whose stores these are).
+  herald::http::router api_routes(herald::redis::client& redis, herald::queue::task_store& store,
+                                  herald::triggers::trigger_store& triggers,
+                                  const herald::queue::handler_registry& handlers) {
+    auto routes = health_routes(health_);
+    herald::api::task_routes_config task_api;
+    task_api.draining = [this] { return health_.draining.load(); };
+    herald::api::add_task_routes(routes, store, tokens_, task_api);
+    herald::api::add_overview_routes(routes, store, redis, tokens_, {.prefix = config_.prefix});
+    herald::dashboard::add_dashboard_routes(routes);
+    herald::api::add_profile_routes(routes, redis, tokens_, {.prefix = config_.prefix});
+    herald::api::add_leadconverter_routes(
+        routes, store, tokens_,
+        {.send_provider = lc_providers_.send, .bot_provider = lc_providers_.bot});
+    herald::api::add_trigger_routes(routes, triggers, tokens_,
+                                    {.providers = [this] { return provider_kinds_of(config_); }});
+    herald::api::add_metrics_routes(routes, metrics_, store, {.token = config_.metrics_token});
+    herald::api::enqueue_routes_config enqueue_api;
+    enqueue_api.limits = config_.enqueue;
+    enqueue_api.draining = [this] { return health_.draining.load(); };
+    herald::api::add_enqueue_routes(routes, store, triggers, handlers, tokens_, enqueue_api);
+    return routes;
   }
 
   // Checks the Redis in use (eviction, persistence, version), logs what it finds and keeps it for

@@ -148,6 +148,60 @@ TEST(Heraldd, UsesAConfiguredRedisAndStartsNoServerOfItsOwn) {
   EXPECT_EQ(heraldd.terminate(), 0);
 }
 
+// With two threads, every other connection is answered on the second event loop, through its own
+// Redis connection (named -api1): GET /metrics reads the queue's figures there.
+TEST(Heraldd, AnswersOnEveryThreadEachWithItsOwnRedisConnection) {
+  redis_server redis({.tcp = true});
+  heraldd_process heraldd({.redis_url = redis.url(),
+                           .extra_env = {"HERALD_THREADS=2"},
+                           .extra_args = {},
+                           .wait_until_listening = true});
+  // The lane's connection's address, from its name.
+  const std::string name = "name=heraldd-" + std::to_string(heraldd.process().pid()) + "-api1 ";
+  std::string addr;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto list = redis.command({"CLIENT", "LIST"});
+        const auto at = list.find(name);
+        if (at == std::string::npos) return false;
+        const auto from = list.rfind(" addr=", at) + 6;  // not laddr=, Redis's own
+        addr = list.substr(from, list.find(' ', from) - from);
+        return true;
+      },
+      5s))
+      << redis.command({"CLIENT", "LIST"});
+  // What Redis runs meanwhile, by client address.
+  temp_dir dir("herald-lanes");
+  const auto seen = dir / "monitor";
+  child_process monitor(
+      {"/bin/sh", "-c",
+       "exec redis-cli -p " + std::to_string(redis.port()) + " monitor > " + seen.string()});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::file_size(seen, ec) > 0 && !ec;  // its "OK"
+      },
+      5s));
+  for (int i = 0; i < 2; ++i) {  // a connection each, dealt to either loop in turn
+    auto m = heraldd.get("/metrics");
+    EXPECT_EQ(m.status, 200) << m.body;
+    EXPECT_NE(m.body.find("herald_queue_depth"), std::string::npos);
+  }
+  for (int i = 0; i < 2; ++i)  // read on the main loop, wherever asked
+    EXPECT_EQ(heraldd.get("/readyz").status, 200);
+  auto lane_ran_xlen = [&] {
+    std::ifstream in(seen);
+    for (std::string line; std::getline(in, line);)
+      if (line.find("[0 " + addr + "] \"XLEN\"") != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(wait_until(lane_ran_xlen, 5s)) << addr << " ran no XLEN:\n" << [&] {
+    std::ifstream in(seen);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  EXPECT_EQ(heraldd.terminate(), 0) << heraldd.log();
+}
+
 TEST(Heraldd, ReadyzSaysWhyWhileTheConfiguredRedisIsDown) {
   redis_server redis;
   heraldd_process heraldd(

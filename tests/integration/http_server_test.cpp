@@ -14,6 +14,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -913,6 +914,77 @@ TEST_F(http_server_test, the_header_check_answers_before_the_body_is_read) {
       200);
   EXPECT_EQ(http_request("127.0.0.1", port_, "GET", "/hello").status, 200);  // no body: not asked
   EXPECT_EQ(echo_calls_, 1);
+}
+
+// heraldd answers on every core: connections are dealt in turn to the server's event loop and
+// each lane's, each answered there by its own router, while the connection count and the caps
+// stay the server's for all of them together.
+TEST(http_server_lanes, connections_are_dealt_in_turn_and_answered_by_their_lanes_routes) {
+  asio::io_context main_io, lane_io;
+  auto lane_work = asio::make_work_guard(lane_io);
+  // A route answering with its loop's name, and whether it ran on that loop's thread.
+  auto who = [](std::string name, asio::io_context& io) {
+    herald::http::router routes;
+    routes.add(
+        bhttp::verb::get, "/who",
+        [name, &io](const herald::http::request&) -> asio::awaitable<herald::http::response> {
+          const bool here = io.get_executor().running_in_this_thread();
+          co_return herald::http::json_reply(
+              bhttp::status::ok,
+              "{\"lane\": \"" + name + "\", \"on_its_thread\": " + (here ? "true" : "false") + "}");
+        });
+    return routes;
+  };
+  server_config cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.max_connections = 5;
+  server srv(main_io.get_executor(), cfg, who("main", main_io));
+  srv.add_lane(lane_io.get_executor(), who("lane", lane_io));
+  const auto port = srv.bind().port();
+  EXPECT_THROW(srv.add_lane(lane_io.get_executor(), who("late", lane_io)), std::logic_error);
+  std::atomic<bool> run_done{false};
+  asio::co_spawn(main_io, srv.run(), [&](std::exception_ptr) { run_done = true; });
+  std::thread main_thread([&] { main_io.run(); });
+  std::thread lane_thread([&] { lane_io.run(); });
+
+  std::vector<std::unique_ptr<raw_connection>> open;
+  std::vector<std::string> answered;
+  for (int i = 0; i < 4; ++i) {
+    open.push_back(std::make_unique<raw_connection>("127.0.0.1", port));
+    ASSERT_TRUE(open.back()->send(get("/who")));
+    auto res = open.back()->read_response(5s);
+    ASSERT_TRUE(res) << "connection " << i;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_NE(res->body.find("\"on_its_thread\": true"), std::string::npos) << res->body;
+    answered.push_back(res->body.substr(0, res->body.find(',')));
+  }
+  EXPECT_EQ(answered, (std::vector<std::string>{"{\"lane\": \"main\"", "{\"lane\": \"lane\"",
+                                                "{\"lane\": \"main\"", "{\"lane\": \"lane\""}));
+  // A second request on a lane's connection stays on that lane.
+  ASSERT_TRUE(open[1]->send(get("/who")));
+  auto again = open[1]->read_response(5s);
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->body.find("\"lane\": \"lane\""), std::string::npos) << again->body;
+  EXPECT_TRUE(wait_until([&] { return srv.active_connections() == 4; }, 5s))
+      << srv.active_connections();
+  // The cap (5) counts both loops' connections: a fifth fits, and a sixth takes the place of
+  // the longest idle one, the first (a main loop's), wherever the newcomer is served.
+  open.push_back(std::make_unique<raw_connection>("127.0.0.1", port));
+  ASSERT_TRUE(open.back()->send(get("/who")));
+  ASSERT_TRUE(open.back()->read_response(5s));
+  open.push_back(std::make_unique<raw_connection>("127.0.0.1", port));
+  ASSERT_TRUE(open.back()->send(get("/who")));
+  ASSERT_TRUE(open.back()->read_response(5s));
+  EXPECT_TRUE(open[0]->closed_within(5s)) << "the longest idle connection was not closed";
+  EXPECT_TRUE(wait_until([&] { return srv.active_connections() == 5; }, 5s))
+      << srv.active_connections();
+
+  srv.stop();
+  EXPECT_TRUE(wait_until([&] { return run_done.load(); }, 10s)) << "run() did not return";
+  EXPECT_EQ(srv.active_connections(), 0u);
+  lane_work.reset();
+  main_thread.join();
+  lane_thread.join();
 }
 
 TEST(http_server_bind, failures_name_the_address) {

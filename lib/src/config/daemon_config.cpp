@@ -362,7 +362,8 @@ const std::vector<option>& options() {
                              "crash may repeat)",
                              &daemon_config::chunk_size, 1, 100'000));
     t.push_back(count_option("threads",
-                             "threads running the event loops; 0: one per core this process "
+                             "threads running the event loops (the workers and the HTTP "
+                             "connections, dealt out among them); 0: one per core this process "
                              "may use",
                              &daemon_config::threads, 0, 1024));
     t.push_back(duration_option("claim_idle",

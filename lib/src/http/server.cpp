@@ -35,6 +35,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <deque>
 
 namespace herald::http {
 
@@ -60,15 +61,17 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::string_view unrouted = "other";
 
 struct connection {
-  connection(tcp::socket socket, asio::ip::address address, bool refused)
+  connection(tcp::socket socket, asio::ip::address address, bool refused, const router& routes)
       : executor_(socket.get_executor()),
         stream_(std::move(socket)),
         address_(std::move(address)),
-        refused_(refused) {}
-  const asio::any_io_executor executor_;  // a strand of its own
+        refused_(refused),
+        routes_(routes) {}
+  const asio::any_io_executor executor_;  // a strand of its own, on its lane's executor
   beast::tcp_stream stream_;
   const asio::ip::address address_;
-  const bool refused_;  // accepted over a cap only to be answered 503 (or a health probe)
+  const bool refused_;    // accepted over a cap only to be answered 503 (or a health probe)
+  const router& routes_;  // its lane's
   // Waiting for the first byte of a request, or draining before close: nothing the client awaits
   // an answer to is in progress, so stop() or a newcomer over a cap may cut the connection at
   // once. Written on the connection's strand, read on the server's.
@@ -214,6 +217,13 @@ struct server::state {
   asio::steady_timer gate_;
   const server_config cfg_;
   const router routes_;
+  // Event loops besides executor_ that connections are dealt to, each with its own router.
+  struct lane {
+    asio::any_io_executor executor;
+    router routes;
+  };
+  std::deque<lane> lanes_;     // a deque: connections hold references to its routers
+  std::size_t next_lane_ = 0;  // of lanes_.size() + 1; 0 is executor_ with routes_
   const header_check check_;
   const std::size_t body_memory_limit_;  // 0: none; else room for one whole body at least
   std::optional<server_metrics> metrics_;
@@ -241,13 +251,13 @@ struct server::state {
               clock_type::time_point started) const;
 
   static asio::awaitable<void> accept_loop(std::shared_ptr<state> self);
-  static void start(const std::shared_ptr<state>& self, tcp::socket socket);
+  static void start(const std::shared_ptr<state>& self, tcp::socket socket, const router& routes);
   static asio::awaitable<void> serve(std::shared_ptr<state> self, std::shared_ptr<connection> c);
   static asio::awaitable<void> serve_requests(state& st, connection& c);
   static asio::awaitable<void> refuse(std::shared_ptr<state> self, std::shared_ptr<connection> c);
   // `route`: set to the route label of the request.
-  static asio::awaitable<response> answer(const state& st, const request& req, bool keep_alive,
-                                          std::string_view& route);
+  static asio::awaitable<response> answer(const state& st, const router& routes, const request& req,
+                                          bool keep_alive, std::string_view& route);
   static asio::awaitable<bool> write(const state& st, connection& c, response& res);
   // Answers with Connection: close, counts the answer (`header`: the request's, when it was
   // read), then closes.
@@ -312,6 +322,13 @@ void server::stop() {
       });
     }
   });
+}
+
+void server::add_lane(asio::any_io_executor ex, router routes) {
+  state& st = *state_;
+  if (st.acceptor_.is_open())
+    throw std::logic_error("http::server::add_lane() called after bind()");
+  st.lanes_.push_back({std::move(ex), std::move(routes)});
 }
 
 std::size_t server::active_connections() const {
@@ -380,8 +397,13 @@ asio::awaitable<void> server::state::accept_loop(std::shared_ptr<state> self) {
     throw std::logic_error("http::server::run() called before bind()");
   }
   while (!st.stopping_) {
+    // Dealt in turn to the event loops: the socket is opened on its lane's, and served there.
+    const std::size_t lane = st.next_lane_;
+    st.next_lane_ = (st.next_lane_ + 1) % (st.lanes_.size() + 1);
+    const auto& lane_executor = lane == 0 ? st.executor_ : st.lanes_[lane - 1].executor;
+    const router& routes = lane == 0 ? st.routes_ : st.lanes_[lane - 1].routes;
     auto [ec, socket] = co_await st.acceptor_.async_accept(
-        asio::any_io_executor(asio::make_strand(st.executor_)), use_tuple);
+        asio::any_io_executor(asio::make_strand(lane_executor)), use_tuple);
     if (st.stopping_ || ec == asio::error::operation_aborted) break;
     if (ec) {
       // Out of file descriptors, say: pause instead of spinning, and keep serving.
@@ -390,7 +412,7 @@ asio::awaitable<void> server::state::accept_loop(std::shared_ptr<state> self) {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    start(self, std::move(socket));
+    start(self, std::move(socket), routes);
   }
   while (st.running_ > 0) {
     st.gate_.expires_at(asio::steady_timer::time_point::max());
@@ -398,7 +420,8 @@ asio::awaitable<void> server::state::accept_loop(std::shared_ptr<state> self) {
   }
 }
 
-void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket) {
+void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket,
+                          const router& routes) {
   state& st = *self;
   beast::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
@@ -429,7 +452,7 @@ void server::state::start(const std::shared_ptr<state>& self, tcp::socket socket
     socket.close(ec);
     return;
   }
-  auto c = std::make_shared<connection>(std::move(socket), address, refused);
+  auto c = std::make_shared<connection>(std::move(socket), address, refused, routes);
   const std::uint64_t id = st.next_id_++;
   st.connections_.emplace(id, c);
   ++st.running_;
@@ -584,7 +607,7 @@ asio::awaitable<void> server::state::serve_requests(state& st, connection& c) {
     const bool last =
         cfg.max_requests_per_connection != 0 && served >= cfg.max_requests_per_connection;
     std::string_view route;
-    response res = co_await answer(st, req, req.keep_alive() && !last, route);
+    response res = co_await answer(st, c.routes_, req, req.keep_alive() && !last, route);
     const bool written = co_await write(st, c, res);
     st.record(route, req.method(), res.result(), started);
     if (!written) co_return;
@@ -625,7 +648,7 @@ asio::awaitable<void> server::state::refuse(std::shared_ptr<state> self,
     if (!ec && parser.is_done() && !st.stopping_ && st.is_health_probe(parser.get())
         && !check_request_header(parser.get())) {
       const request req(std::move(parser.release().base()));
-      res = co_await answer(st, req, false, route);
+      res = co_await answer(st, c->routes_, req, false, route);
     }
   }
   if (!res) res = busy_reply("http: too many connections");
@@ -637,14 +660,15 @@ asio::awaitable<void> server::state::refuse(std::shared_ptr<state> self,
   c->stream_.socket().close(ec);
 }
 
-asio::awaitable<response> server::state::answer(const state& st, const request& req,
-                                                bool keep_alive, std::string_view& route) {
+asio::awaitable<response> server::state::answer(const state& st, const router& routes,
+                                                const request& req, bool keep_alive,
+                                                std::string_view& route) {
   // Decided after the handler ran: stop() may have come meanwhile.
   const auto keeps_alive = [&] { return keep_alive && !st.stopping_; };
-  const auto m = st.routes_.match(req.method(), req.target());
+  const auto m = routes.match(req.method(), req.target());
   route = m.path_known ? m.pattern : unrouted;
   try {
-    response res = co_await st.routes_.dispatch(req, m);
+    response res = co_await routes.dispatch(req, m);
     finalize(req, res, keeps_alive());
     if (spdlog::should_log(spdlog::level::debug))
       spdlog::debug("http: {} {} {}", req.method_string(),

@@ -39,6 +39,12 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
+  // Adds an event loop that connections are dealt to, in turn with `ex`'s, answered by `routes`:
+  // the routes a lane gets use that loop's own objects (its Redis connection, say), so that each
+  // core answers requests without handing them to another thread. The connection caps and the
+  // accounting stay the server's, for every lane together. Call before bind().
+  void add_lane(boost::asio::any_io_executor ex, router routes);
+
   // Resolves cfg.listen, binds and listens; returns the bound endpoint (its real port when the
   // configured one is 0). Throws std::runtime_error (std::system_error for a socket error) whose
   // message names the address.
