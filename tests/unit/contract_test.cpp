@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <set>
 
@@ -86,6 +88,23 @@ TEST(Contract, TheSchemaListsExactlyTheRegisteredJobTypes) {
   herald::triggers::add_trigger_handlers(handlers, {});
   auto types = handlers.types();
   EXPECT_EQ(listed, std::set<std::string>(types.begin(), types.end()));
+}
+
+TEST(Contract, TimestampsAreUtcIso8601WithMilliseconds) {
+  EXPECT_EQ(herald::queue::iso8601(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(herald::queue::iso8601(1796235656699), "2026-12-02T18:20:56.699Z");
+  EXPECT_EQ(herald::queue::iso8601(951782400000), "2000-02-29T00:00:00.000Z");  // a leap day
+  EXPECT_EQ(herald::queue::iso8601(253402300799999), "9999-12-31T23:59:59.999Z");
+  // Every day from 1970 to 2200 at some time of it, beside gmtime_r and strftime.
+  for (std::int64_t ms = 0; ms < 7258118400000; ms += 86'400'000 + 3'723'017) {
+    const std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+    ASSERT_EQ(herald::queue::iso8601(ms), buf) << ms;
+  }
 }
 
 TEST(Contract, StatusRepliesMatchTheirSchema) {
