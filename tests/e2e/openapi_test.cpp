@@ -5,6 +5,7 @@
 // tests/contract/openapi/check.py.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -29,11 +30,13 @@ using namespace std::chrono_literals;
 // The token of the yaml's examples, so that they can be sent as they are written.
 constexpr auto example_token = "abcdefghijklmnqrstuvwxyz";
 constexpr auto other_token = "tok-openapi-other";
+constexpr auto reader_token = "tok-openapi-reader";  // the default account's, read-only
 
 std::filesystem::path write_tokens(const temp_dir& dir) {
   const auto path = dir / "tokens";
   std::ofstream(path) << "default " << auth::hash_token_hex(secret(example_token)) << "\n"
-                      << "other " << auth::hash_token_hex(secret(other_token)) << "\n";
+                      << "other " << auth::hash_token_hex(secret(other_token)) << "\n"
+                      << "default " << auth::hash_token_hex(secret(reader_token)) << " read\n";
   return path;
 }
 
@@ -238,6 +241,37 @@ TEST_F(OpenApi, RealRepliesFitTheSchemas) {
   const auto no_route = heraldd_.post("/api/v1.1/tasks/statuz", "{}");
   record("SCHEMA #/components/schemas/ErrorEnvelope", no_route);
   EXPECT_EQ(no_route.status, 404);
+
+  // 403: a read-only token on routes that change or send.
+  EXPECT_EQ(
+      post("/api/v1.1/tasks/cancel", R"({"task_id": ")" + done + R"("})", reader_token).status,
+      403);
+  EXPECT_EQ(
+      post("/api/v1.1/campaigns/triggers/add", R"({"trigger": )" + trigger + "}", reader_token)
+          .status,
+      403);
+  EXPECT_EQ(
+      post("/api/v1.1/campaigns/triggers/import_and_start_batch_task",
+           R"({"matching": "email", "data": [{"data": {"email": "r@example.com"}}]})", reader_token)
+          .status,
+      403);
+  const auto lc_path = std::string("/api/v1/") + reader_token + "/bot.startWithVariables";
+  const auto lc = heraldd_.post(lc_path + "?bot_id=1&subscriber_id=2", "");
+  record("POST /api/v1/{token}/bot.startWithVariables", lc);
+  EXPECT_EQ(lc.status, 403) << lc.body;
+
+  // 500: Redis refusing a command (a task's key that is not a hash, WRONGTYPE).
+  const std::string broken = "5a0e5b0c-0000-4000-8000-0000000000aa";
+  const auto socket = (heraldd_.state_dir() / "redis" / "redis.sock").string();
+  ASSERT_EQ(std::system(("redis-cli -s " + socket + " SET herald:{default}:task:" + broken
+                         + " not-a-hash > /dev/null")
+                            .c_str()),
+            0);
+  const auto internal = post("/api/v1.1/tasks/status", R"({"task_id": ")" + broken + R"("})");
+  EXPECT_EQ(internal.status, 500) << internal.body;
+  EXPECT_TRUE(contains(internal.body, "a command was refused")) << internal.body;
+  EXPECT_FALSE(contains(internal.body, "WRONGTYPE")) << internal.body;  // that is for the log
+  EXPECT_TRUE(contains(heraldd_.log(), "WRONGTYPE")) << heraldd_.log();
 
   const auto too_large = post("/api/v1.1/tasks/status", std::string(70000, ' '));
   EXPECT_EQ(too_large.status, 413);

@@ -21,11 +21,13 @@ using namespace std::chrono_literals;
 
 constexpr auto acme_token = "tok-acme-5f1c9e";
 constexpr auto globex_token = "tok-globex-77ad02";
+constexpr auto globex_reader = "tok-globex-reader-0b4e61";  // globex's, read-only
 
 std::filesystem::path write_tokens(const temp_dir& dir) {
   const auto path = dir / "tokens";
   std::ofstream(path) << "acme " << auth::hash_token_hex(secret(acme_token)) << "\n"
-                      << "globex " << auth::hash_token_hex(secret(globex_token)) << "\n";
+                      << "globex " << auth::hash_token_hex(secret(globex_token)) << "\n"
+                      << "globex " << auth::hash_token_hex(secret(globex_reader)) << " read\n";
   return path;
 }
 
@@ -145,6 +147,63 @@ TEST_F(Tenancy, OneAccountNeverSeesAnothersProfiles) {
   EXPECT_EQ(json_doc(own.body).str("/profile/fields/_fname"), "Gina") << own.body;
   expect_like_unknown("profiles/get", R"({"email": "ID"})", "only-globex@example.com",
                       "nobody-anywhere@example.com");
+}
+
+// A read-only token (a dashboard's, a poller's) reads its account's tasks, triggers and profiles,
+// and gets 403 from every route that would change or send anything, which then does nothing.
+TEST_F(Tenancy, AReadOnlyTokenReadsItsAccountAndChangesNothing) {
+  const auto done = enqueue_for_globex(R"({"type": "noop", "body": {"items": 2}})", true);
+  ASSERT_FALSE(done.empty());
+  const std::string trigger = R"({"trigger": {"id": 81, "name": "globex's", "channel": "email",
+      "provider": "sandbox", "message": {"subject": "s", "text": "as saved"}}})";
+  ASSERT_EQ(api("campaigns/triggers/add", trigger, globex_token).status, 200);
+  const std::string task = R"({"task_id": ")" + done + R"("})";
+
+  // Reads.
+  EXPECT_EQ(api("tasks/status", task, globex_reader).status, 200);
+  EXPECT_EQ(api("tasks/items", task, globex_reader).status, 200);
+  EXPECT_EQ(api("tasks/list", "{}", globex_reader).status, 200);
+  EXPECT_EQ(api("campaigns/triggers/get", R"({"id": 81})", globex_reader).status, 200);
+  EXPECT_EQ(api("campaigns/triggers/list", "{}", globex_reader).status, 200);
+  const auto bearer = std::vector<std::pair<std::string, std::string>>{
+      {"Authorization", std::string("Bearer ") + globex_reader}};
+  EXPECT_EQ(heraldd_.get("/tasks/status?task_id=" + done, bearer).status, 200);
+  EXPECT_EQ(heraldd_.get("/api/v1.1/tasks/list", bearer).status, 200);
+  EXPECT_EQ(heraldd_.get("/api/v1.1/overview", bearer).status, 200);
+
+  // Changes: 403 in the envelope, naming the token's kind (never the token).
+  const auto tasks_before = api("tasks/list", "{}", globex_token).body;
+  const std::vector<std::pair<std::string, std::string>> changes{
+      {"tasks/cancel", task},
+      {"campaigns/triggers/add", replaced(trigger, "81", "82")},
+      {"campaigns/triggers/update", replaced(trigger, "as saved", "changed")},
+      {"campaigns/triggers/delete", R"({"id": 81})"},
+      {"campaigns/triggers/import_and_start_batch_task",
+       R"({"matching": "email", "skip_triggers": true, "data": [{"data": {"email": "r@x.org"}}]})"},
+      {"campaigns/triggers/start_batch_task",
+       R"({"trigger_id": 81, "matching": "email", "data": [{"email": "r@x.org"}]})"},
+  };
+  for (const auto& [route, body] : changes) {
+    const auto r = api(route, body, globex_reader);
+    EXPECT_EQ(r.status, 403) << route << ": " << r.body;
+    EXPECT_EQ(json_doc(r.body).integer("/error"), 403) << route << ": " << r.body;
+    EXPECT_EQ(json_doc(r.body).str("/error_text"), "Forbidden") << route;
+    EXPECT_TRUE(contains(r.body, "read-only token")) << route << ": " << r.body;
+    EXPECT_FALSE(contains(r.body, globex_reader)) << route;
+  }
+  const auto lc =
+      heraldd_.post(std::string("/api/v1/") + globex_reader + "/broadcasting.sendMessageBatch",
+                    R"({"batch": [{"subscriber_id": 1, "text": "hi"}]})", {});
+  EXPECT_EQ(lc.status, 403) << lc.body;
+  EXPECT_EQ(json_doc(lc.body).str("/code"), "read_only_token") << lc.body;
+
+  // Nothing changed: the trigger is as saved, the task list is the same, no trigger 82.
+  const auto own = api("campaigns/triggers/get", R"({"id": 81})", globex_token);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(json_doc(own.body).str("/trigger/message/text"), "as saved");
+  EXPECT_EQ(json_doc(own.body).integer("/trigger/version"), 1);
+  EXPECT_EQ(api("campaigns/triggers/get", R"({"id": 82})", globex_token).status, 404);
+  EXPECT_EQ(api("tasks/list", "{}", globex_token).body, tasks_before);
 }
 
 }  // namespace

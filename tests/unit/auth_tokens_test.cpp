@@ -115,7 +115,10 @@ TEST(auth_parse_tokens, a_bad_line_names_the_file_and_line_without_quoting_the_h
   {
     const auto e = parse_error("acme " + secret_hash + " extra\n");
     EXPECT_EQ(e.line(), 1u);
-    EXPECT_NE(std::string(e.what()).find("more than two fields"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("must be \"read\""), std::string::npos) << e.what();
+    const auto more = parse_error("acme " + secret_hash + " read extra\n");
+    EXPECT_NE(std::string(more.what()).find("more than three fields"), std::string::npos)
+        << more.what();
   }
   {
     const auto e = parse_error("acme/corp " + secret_hash + "\n");
@@ -152,6 +155,23 @@ TEST(auth_token_table, finds_the_account_of_a_token) {
   EXPECT_EQ(tokens.account_for(""), std::nullopt);
   // The hash itself is not a token.
   EXPECT_EQ(tokens.account_for(secret_hash), std::nullopt);
+}
+
+// A third field `read` marks a token that may only read (a dashboard's, a poller's).
+TEST(auth_token_table, a_read_only_token_is_granted_its_account_marked_read_only) {
+  herald::test::temp_dir dir;
+  write_file(dir / "tokens", "acme " + secret_hash + "\nacme " + other_hash + "  read # poller\n");
+  const token_table tokens(dir / "tokens");
+  const auto full = tokens.grant_for("secret");
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->account, "acme");
+  EXPECT_FALSE(full->read_only);
+  const auto reader = tokens.grant_for("other");
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->account, "acme");
+  EXPECT_TRUE(reader->read_only);
+  EXPECT_EQ(tokens.account_for("other"), "acme");
+  EXPECT_FALSE(tokens.grant_for("nobody's"));
 }
 
 TEST(auth_token_table, without_a_file_refuses_every_token) {

@@ -84,7 +84,8 @@ http::response accepted(const std::string& task_id) {
   return http::json_reply(bhttp::status::ok, std::move(body));
 }
 
-// The account of the token in the path of `target` (a route `pattern`), or the refusal.
+// The account of the token in the path of `target` (a route `pattern`), or the refusal (401, or
+// 403 for a read-only token).
 std::optional<std::string> path_account(const auth::token_table& tokens, std::string_view pattern,
                                         std::string_view target, http::response& refusal) {
   auto params = http::path_params(pattern, target);
@@ -98,9 +99,17 @@ std::optional<std::string> path_account(const auth::token_table& tokens, std::st
     return std::nullopt;
   }
   // A segment that does not decode is no one's token.
-  auto account = token ? tokens.account_for(*token) : std::nullopt;
-  if (!account) refusal = bad_token("token: not a valid API token");
-  return account;
+  auto grant = token ? tokens.grant_for(*token) : std::nullopt;
+  if (!grant) {
+    refusal = bad_token("token: not a valid API token");
+    return std::nullopt;
+  }
+  if (grant->read_only) {  // both routes send
+    refusal = lc_error(bhttp::status::forbidden, 403, "Forbidden", "read_only_token",
+                       "token: a read-only token; this route sends messages");
+    return std::nullopt;
+  }
+  return std::move(grant->account);
 }
 
 // What a request carries: its query string and its body as one JSON object.

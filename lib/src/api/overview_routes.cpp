@@ -105,7 +105,7 @@ asio::awaitable<http::response> get_overview(overview_state& s, const http::requ
   bool with_errors = false;
   if (req.find(bhttp::field::authorization) != req.end()) {
     http::response refusal;
-    if (!authenticate(s.tokens, req, nullptr, refusal)) co_return refusal;
+    if (!authenticate(s.tokens, req, nullptr, refusal, access::read)) co_return refusal;
     with_errors = true;
   }
   const auto snap = co_await current(s);

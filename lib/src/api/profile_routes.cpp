@@ -130,7 +130,7 @@ asio::awaitable<http::response> post_get(const route_context& c, const http::req
   json_body body;
   if (auto refusal = body.parse(req.body())) co_return std::move(*refusal);
   http::response refusal;
-  const auto account = authenticate(c.tokens, req, &body, refusal);
+  const auto account = authenticate(c.tokens, req, &body, refusal, access::read);
   if (!account) co_return refusal;
 
   profile_lookup lookup;

@@ -35,6 +35,10 @@ http::response unauthorized(std::string_view debug) {
   return res;
 }
 
+http::response forbidden(std::string_view debug) {
+  return http::error_reply(bhttp::status::forbidden, 403, "Forbidden", debug);
+}
+
 http::response too_many_requests(std::chrono::microseconds wait, double rate_per_s) {
   const auto seconds = std::max<std::int64_t>(1, (wait.count() + 999'999) / 1'000'000);
   auto res = http::error_reply(
@@ -60,12 +64,24 @@ http::route_handler answering_redis_failures(
   return [route = std::move(route), handler = std::move(handler), refusal = std::move(refusal)](
              const http::request& req) -> boost::asio::awaitable<http::response> {
     std::string failure;
+    bool internal = false;
     try {
       co_return co_await handler(req);
     } catch (const redis::error& e) {
-      spdlog::warn("http: {}: Redis failed: {}", route, e.what());
+      // Redis refusing the command itself (WRONGTYPE: a key not of the kind heraldd keeps
+      // there) will refuse it again: that is heraldd's fault or its data's, not a passing one.
+      const std::string_view text = e.what();
+      internal = e.code() == redis::errc::server_error && !redis::temporarily_unavailable(e)
+                 && text.find("OOM") == std::string_view::npos;
+      if (internal)
+        spdlog::error("http: {}: Redis refused the command: {}", route, e.what());
+      else
+        spdlog::warn("http: {}: Redis failed: {}", route, e.what());
       failure = e.code().message();
     }
+    if (internal)
+      co_return http::error_reply(bhttp::status::internal_server_error, 500, "Internal error",
+                                  "redis: a command was refused; the server log has the reason");
     co_return refusal("redis: " + failure);
   };
 }

@@ -27,8 +27,13 @@ std::optional<http::response> json_body::parse(std::string_view text) {
   return std::nullopt;
 }
 
+http::response read_only_refusal() {
+  return forbidden("token: a read-only token; this route changes the account's data");
+}
+
 std::optional<std::string> authenticate(const auth::token_table& tokens, const http::request& req,
-                                        const json_body* body, http::response& refusal) {
+                                        const json_body* body, http::response& refusal,
+                                        access need) {
   std::optional<std::string_view> token;
   if (body != nullptr) {
     std::string_view value;
@@ -60,18 +65,22 @@ std::optional<std::string> authenticate(const auth::token_table& tokens, const h
         "token: required, in the body's \"token\" field or an Authorization: Bearer header");
     return std::nullopt;
   }
-  auto account = tokens.account_for(*token);
-  if (!account) {
+  auto grant = tokens.grant_for(*token);
+  if (!grant) {
     refusal = unauthorized("token: not a valid API token");
     return std::nullopt;
   }
   if (auto* limit = tokens.requests()) {
-    if (auto wait = limit->admit(*account)) {
+    if (auto wait = limit->admit(grant->account)) {
       refusal = too_many_requests(*wait, limit->rate_per_s());
       return std::nullopt;
     }
   }
-  return account;
+  if (grant->read_only && need != access::read) {
+    refusal = read_only_refusal();
+    return std::nullopt;
+  }
+  return std::move(grant->account);
 }
 
 std::optional<http::response> refuse_unknown_bearer(const auth::token_table& tokens,

@@ -64,11 +64,11 @@ struct task_request {
 };
 
 std::optional<http::response> read_task_request(const http::request& req,
-                                                const auth::token_table& tokens,
+                                                const auth::token_table& tokens, access need,
                                                 task_request& out) {
   if (auto refusal = out.body.parse(req.body())) return refusal;
   http::response refusal;
-  auto account = authenticate(tokens, req, &out.body, refusal);
+  auto account = authenticate(tokens, req, &out.body, refusal, need);
   if (!account) return refusal;
   out.account = std::move(*account);
   return read_task_id(out.body.object(), out.task_id);
@@ -82,7 +82,8 @@ asio::awaitable<http::response> status_reply(const route_context& c,
 
 asio::awaitable<http::response> post_status(const route_context& c, const http::request& req) {
   task_request r;
-  if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  if (auto refusal = read_task_request(req, c.tokens, access::read, r))
+    co_return std::move(*refusal);
   auto task = co_await c.store.get(r.task_id, r.account);
   if (!task) co_return task_not_found();
   co_return co_await status_reply(c, *task);
@@ -144,7 +145,7 @@ struct task_state {
 
 asio::awaitable<http::response> get_status(const route_context& c, const http::request& req) {
   http::response refusal;
-  const auto account = authenticate(c.tokens, req, nullptr, refusal);
+  const auto account = authenticate(c.tokens, req, nullptr, refusal, access::read);
   if (!account) co_return refusal;
   status_query q;
   if (auto bad = read_status_query(req, c.cfg.max_wait, q)) co_return std::move(*bad);
@@ -172,7 +173,8 @@ asio::awaitable<http::response> get_status(const route_context& c, const http::r
 
 asio::awaitable<http::response> post_cancel(const route_context& c, const http::request& req) {
   task_request r;
-  if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  if (auto refusal = read_task_request(req, c.tokens, access::change, r))
+    co_return std::move(*refusal);
   const auto status = co_await c.store.cancel(r.task_id, r.account);
   if (!status) co_return task_not_found();
   co_return ok_reply("{\"status\": " + http::json_quote(queue::to_string(*status)) + "}");
@@ -202,7 +204,8 @@ std::optional<http::response> check_items_fields(simdjson::dom::object body) {
 
 asio::awaitable<http::response> post_items(const route_context& c, const http::request& req) {
   task_request r;
-  if (auto refusal = read_task_request(req, c.tokens, r)) co_return std::move(*refusal);
+  if (auto refusal = read_task_request(req, c.tokens, access::read, r))
+    co_return std::move(*refusal);
   if (auto bad = check_items_fields(r.body.object())) co_return std::move(*bad);
   std::uint64_t offset = 0, limit = 0;
   constexpr auto max_offset = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
@@ -368,7 +371,7 @@ asio::awaitable<http::response> post_list(const route_context& c, const http::re
   json_body body;
   if (auto refusal = body.parse(req.body())) co_return std::move(*refusal);
   http::response refusal;
-  auto account = authenticate(c.tokens, req, &body, refusal);
+  auto account = authenticate(c.tokens, req, &body, refusal, access::read);
   if (!account) co_return refusal;
   queue::task_list_request request;
   if (auto bad = read_list_request(body.object(), c.cfg, request)) co_return std::move(*bad);
@@ -402,7 +405,7 @@ std::optional<http::response> query_as_json(const http::request& req, std::strin
 
 asio::awaitable<http::response> get_list(const route_context& c, const http::request& req) {
   http::response refusal;
-  const auto account = authenticate(c.tokens, req, nullptr, refusal);
+  const auto account = authenticate(c.tokens, req, nullptr, refusal, access::read);
   if (!account) co_return refusal;
   std::string query;
   if (auto bad = query_as_json(req, query)) co_return std::move(*bad);

@@ -43,7 +43,8 @@ std::optional<http::response> read_request(const http::request& req,
                                            std::string_view route, trigger_request& out) {
   if (auto refusal = out.body.parse(req.body())) return refusal;
   http::response refusal;
-  auto account = authenticate(tokens, req, &out.body, refusal);
+  const auto need = route == "get" || route == "list" ? access::read : access::change;
+  auto account = authenticate(tokens, req, &out.body, refusal, need);
   if (!account) return refusal;
   out.account = std::move(*account);
   for (auto [key, value] : out.body.object()) {

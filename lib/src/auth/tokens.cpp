@@ -124,17 +124,21 @@ std::vector<token_entry> parse_tokens(std::string_view text, const std::filesyst
     const std::string_view account = next_field(rest);
     if (account.empty()) continue;
     const std::string_view hex = next_field(rest);
+    const std::string_view scope = next_field(rest);
     const std::string_view extra = next_field(rest);
     if (hex.empty()) {
       throw bad(
           "expected \"ACCOUNT SHA256_HEX\", found one field (a token is listed by its "
           "SHA-256: `printf %s TOKEN | sha256sum`)");
     }
-    if (!extra.empty()) throw bad("expected \"ACCOUNT SHA256_HEX\", found more than two fields");
+    if (!extra.empty())
+      throw bad("expected \"ACCOUNT SHA256_HEX [read]\", found more than three fields");
+    if (!scope.empty() && scope != "read")
+      throw bad("the third field, when given, must be \"read\" (a token that may only read)");
     if (!valid_account_name(account)) {
       throw bad("the account must be 1 to 64 characters of A-Za-z0-9_.-");
     }
-    token_entry entry{std::string(account), {}};
+    token_entry entry{std::string(account), {}, scope == "read"};
     bool hex_ok = hex.size() == 64;
     for (std::size_t i = 0; hex_ok && i < 32; ++i) {
       const int high = hex_value(hex[2 * i]);
@@ -191,6 +195,12 @@ std::shared_ptr<const token_table::entries> token_table::current() const {
 }
 
 std::optional<std::string> token_table::account_for(std::string_view token) const {
+  auto grant = grant_for(token);
+  if (!grant) return std::nullopt;
+  return std::move(grant->account);
+}
+
+std::optional<token_grant> token_table::grant_for(std::string_view token) const {
   if (token.empty()) return std::nullopt;
   const token_hash presented = hash_token(token);
   const auto table = current();
@@ -201,7 +211,7 @@ std::optional<std::string> token_table::account_for(std::string_view token) cons
     if (equal && found == nullptr) found = &entry;
   }
   if (found == nullptr) return std::nullopt;
-  return found->account;
+  return token_grant{found->account, found->read_only};
 }
 
 std::optional<tokens_error> token_table::reload() {

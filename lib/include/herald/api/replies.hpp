@@ -24,6 +24,8 @@ http::response invalid_request(std::string_view debug);
 // 401 {"error": 401, "error_debug": <debug>, "error_text": "Unauthorized"}, with
 // WWW-Authenticate: Bearer. `debug` must never quote the token.
 http::response unauthorized(std::string_view debug);
+// 403 {error: 403, error_text: "Forbidden"}: a valid token that may not do this.
+http::response forbidden(std::string_view debug);
 
 // 429 {"error": 429, "error_debug": "token: this account is over its API limit of N requests a
 // second; retry after S s", "error_text": "Too many requests"}, with Retry-After: S (`wait`
@@ -34,8 +36,11 @@ http::response too_many_requests(std::chrono::microseconds wait, double rate_per
 // Retry-After: 1.
 http::response service_unavailable(std::string_view debug);
 
-// `handler`, with a Redis failure (redis::error) logged under `route` and answered 503 instead of
-// 500. The request target is not logged: a query string may carry what it should not.
+// `handler`, with a Redis failure (redis::error) logged under `route` and answered 503: the
+// connection in trouble, a timeout, or Redis loading, busy, failing over or out of memory. Redis
+// refusing the command itself (WRONGTYPE, say), which asking again will not mend, is answered
+// 500 and logged as an error. The request target is not logged: a query string may carry what
+// it should not.
 // `refusal` makes that reply from its error_debug ("redis: connection lost"); the default is
 // service_unavailable.
 http::route_handler answering_redis_failures(

@@ -31,12 +31,21 @@ class json_body {
   simdjson::dom::object object_;
 };
 
+// What a route does with the account's data: a read-only token (tokens file, `read`) may only
+// read.
+enum class access { read, change };
+
 // The account whose token the request presents: the body's "token" field when `body` is given
 // and has one, else `Authorization: Bearer`. Nothing and `refusal` set (401 for a missing or
-// unknown token; 400 for a "token" that is not a string, two Authorization headers, or a body
-// token and a Bearer token that differ) otherwise. The token is never quoted.
+// unknown token; 403 for a read-only token on a route that changes things; 400 for a "token"
+// that is not a string, two Authorization headers, or a body token and a Bearer token that
+// differ) otherwise. The token is never quoted.
 std::optional<std::string> authenticate(const auth::token_table& tokens, const http::request& req,
-                                        const json_body* body, http::response& refusal);
+                                        const json_body* body, http::response& refusal,
+                                        access need = access::change);
+
+// The refusal of a read-only token on a route that changes things.
+http::response read_only_refusal();
 
 // Asked by the HTTP server of a request with a body before the body is read: 401 when it
 // presents an `Authorization: Bearer` token that is not valid, so that a client without a token

@@ -19,7 +19,7 @@ class request_limit;
 
 enum class errc {
   unreadable_file = 1,  // the tokens file cannot be opened or read
-  malformed_line,       // a line is not "ACCOUNT SHA256_HEX"
+  malformed_line,       // a line is not "ACCOUNT SHA256_HEX [read]"
   conflicting_hash,     // one token hash is listed for two accounts
 };
 
@@ -57,10 +57,18 @@ bool valid_account_name(std::string_view account);
 struct token_entry {
   std::string account;
   token_hash hash{};
+  bool read_only = false;  // may read the account's tasks, triggers and profiles, not change them
 };
 
-// Parses the text of a tokens file: one "ACCOUNT SHA256_HEX" a line (separated by spaces or
-// tabs, the hash in either case), '#' starting a comment, blank lines ignored. An account may
+// What a valid token may do: act for `account`, and change things unless `read_only`.
+struct token_grant {
+  std::string account;
+  bool read_only = false;
+};
+
+// Parses the text of a tokens file: one "ACCOUNT SHA256_HEX [read]" a line (separated by spaces
+// or tabs, the hash in either case; `read` marks a token that may only read, such as a
+// dashboard's or a poller's), '#' starting a comment, blank lines ignored. An account may
 // have several tokens; a hash listed for two accounts is an error. Throws tokens_error naming
 // `source` and the line.
 std::vector<token_entry> parse_tokens(std::string_view text, const std::filesystem::path& source);
@@ -81,6 +89,8 @@ class token_table {
   // The account `token` belongs to, or nothing. Hashes the token and compares the hash with
   // every entry, without stopping at a match, in constant time per entry.
   std::optional<std::string> account_for(std::string_view token) const;
+  // The same, with whether the token may only read.
+  std::optional<token_grant> grant_for(std::string_view token) const;
 
   // Reads the file again. When it cannot be read or has a bad line, the table keeps its current
   // tokens and the error is returned; nothing on success (and when the table has no file).
